@@ -1,0 +1,211 @@
+import avro from 'avsc'
+export type { AvroSchema } from "../pipeline/schema.js"
+import type { Type } from 'avsc'
+import type { ChangeEvent, Row } from '../pipeline/event.js'
+import type { AvroSchema, TableSchema } from '../pipeline/schema.js'
+import type { AvroOptions } from '../pipeline/source.js'
+
+/** An Avro record field as written in a schema. */
+export interface AvroField {
+  name: string
+  type: AvroSchema
+  default?: unknown
+  doc?: string
+  [attr: string]: unknown
+}
+
+/** Key, Value and Envelope schemas of one table, with their compiled avsc types. */
+export interface TableCodec {
+  readonly table: TableSchema
+  /** `<prefix>.<schema>.<table>` with every part made a valid Avro name. */
+  readonly namespace: string
+  readonly keySchema: AvroSchema | null
+  readonly keyType: Type | null
+  readonly valueSchema: AvroSchema
+  readonly envelopeSchema: AvroSchema
+  readonly envelopeType: Type
+  /** The envelope record of an event, as avsc expects it (field names as in the schema). */
+  envelope(ev: ChangeEvent): EnvelopeRecord
+  /** Avro binary encoding of the event's envelope. */
+  encodeEnvelope(ev: ChangeEvent): Buffer
+  /** Avro binary encoding of the event's key record; null when the table has no key. */
+  encodeKey(ev: ChangeEvent): Buffer | null
+}
+
+/** The envelope as a plain object, Debezium field names. */
+export interface EnvelopeRecord {
+  before: Row | null
+  after: Row | null
+  source: Record<string, unknown>
+  transaction: { id: string; total_order: number; data_collection_order: number } | null
+  op: string
+  ts_ms: number
+}
+
+/**
+ * Avro `long` schemas that may carry values beyond ±2^53 (Postgres int8, MySQL BIGINT
+ * UNSIGNED). Values for them are a `number` when safe and a `bigint` otherwise. Create
+ * such a schema with wideLong(); every other `long` stays a plain JS number (fast path).
+ */
+const wideLongSchemas = new WeakSet<object>()
+
+/** A `long` schema (optionally with extra attributes) whose values may be bigint. */
+export function wideLong(attrs: Record<string, unknown> = {}): AvroSchema {
+  const s = { type: 'long', ...attrs }
+  wideLongSchemas.add(s)
+  return s as AvroSchema
+}
+
+const WideLongType = avro.types.LongType.__with({
+  fromBuffer(buf: Buffer): number | bigint {
+    const n = buf.readBigInt64LE(0)
+    return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n
+  },
+  toBuffer(v: number | bigint): Buffer {
+    const b = Buffer.allocUnsafe(8)
+    b.writeBigInt64LE(typeof v === 'bigint' ? v : BigInt(v), 0)
+    return b
+  },
+  fromJSON(v: unknown): number | bigint {
+    return typeof v === 'string' ? BigInt(v) : (v as number)
+  },
+  toJSON(v: number | bigint): number | string {
+    return typeof v === 'bigint' ? v.toString() : v
+  },
+  isValid(v: unknown): boolean {
+    return (typeof v === 'number' && Number.isSafeInteger(v)) || typeof v === 'bigint'
+  },
+  compare(a: number | bigint, b: number | bigint): number {
+    return a < b ? -1 : a > b ? 1 : 0
+  },
+})
+
+/** Parses a schema with Sluice's conventions: unwrapped unions, wide longs where marked. */
+export function compileSchema(schema: AvroSchema): Type {
+  return avro.Type.forSchema(schema as avro.Schema, {
+    wrapUnions: false,
+    typeHook: (s) => (typeof s === 'object' && s !== null && wideLongSchemas.has(s) ? (WideLongType as unknown as Type) : undefined),
+  })
+}
+
+/** Makes one dot-separated part a valid Avro name (Debezium's SchemaNameAdjuster rule). */
+export function avroName(part: string): string {
+  let s = part.replace(/[^A-Za-z0-9_]/g, '_')
+  if (!/^[A-Za-z_]/.test(s)) s = '_' + s
+  return s
+}
+
+/** Schema of the envelope's `transaction` block (Debezium `event.block`). */
+const TRANSACTION_BLOCK: AvroSchema = {
+  type: 'record',
+  name: 'block',
+  namespace: 'event',
+  fields: [
+    { name: 'id', type: 'string' },
+    { name: 'total_order', type: 'long' },
+    { name: 'data_collection_order', type: 'long' },
+  ],
+  'connect.version': 1,
+  'connect.name': 'event.block',
+} as AvroSchema
+
+/** Per connector: the `source` record schema (connectors/<name>/source-info.ts registers it). */
+const sourceSchemas = new Map<string, AvroSchema>()
+
+/** Registers the `source` block schema of a connector (`postgresql`, `mysql`). */
+export function registerSourceSchema(connector: string, schema: AvroSchema): void {
+  sourceSchemas.set(connector, schema)
+}
+
+const cache = new WeakMap<TableSchema, Map<string, TableCodec>>()
+
+/** The codec of a table; cached per TableSchema object and options. */
+export function codecFor(table: TableSchema, opts: AvroOptions): TableCodec {
+  const k = `${opts.types}\u0000${opts.prefix}`
+  let m = cache.get(table)
+  if (!m) cache.set(table, (m = new Map()))
+  let c = m.get(k)
+  if (!c) m.set(k, (c = buildCodec(table, opts)))
+  return c
+}
+
+function columnField(col: TableSchema['columns'][number]): AvroField {
+  return col.nullable ? { name: col.name, type: ['null', col.avro], default: null } : { name: col.name, type: col.avro }
+}
+
+function buildCodec(table: TableSchema, opts: AvroOptions): TableCodec {
+  const sourceSchema = sourceSchemas.get(table.connector)
+  if (!sourceSchema) throw new Error(`no source schema registered for connector '${table.connector}'`)
+  const namespace = [opts.prefix, table.schema, table.table].map(avroName).join('.')
+  const byName = new Map(table.columns.map((c) => [c.name, c]))
+
+  const valueSchema = {
+    type: 'record',
+    name: 'Value',
+    namespace,
+    fields: table.columns.map(columnField),
+    'connect.name': `${namespace}.Value`,
+  } as AvroSchema
+
+  let keySchema: AvroSchema | null = null
+  if (table.keyColumns.length > 0) {
+    keySchema = {
+      type: 'record',
+      name: 'Key',
+      namespace,
+      fields: table.keyColumns.map((n) => {
+        const col = byName.get(n)
+        if (!col) throw new Error(`key column ${n} is not a column of ${table.schema}.${table.table}`)
+        return columnField(col)
+      }),
+      'connect.name': `${namespace}.Key`,
+    } as AvroSchema
+  }
+
+  const envelopeSchema = {
+    type: 'record',
+    name: 'Envelope',
+    namespace,
+    fields: [
+      { name: 'before', type: ['null', valueSchema], default: null },
+      { name: 'after', type: ['null', `${namespace}.Value`], default: null },
+      { name: 'source', type: sourceSchema },
+      { name: 'transaction', type: ['null', TRANSACTION_BLOCK], default: null },
+      { name: 'op', type: 'string' },
+      { name: 'ts_ms', type: ['null', 'long'], default: null },
+    ],
+    'connect.version': 2,
+    'connect.name': `${namespace}.Envelope`,
+  } as AvroSchema
+
+  const envelopeType = compileSchema(envelopeSchema)
+  const keyType = keySchema ? compileSchema(keySchema) : null
+
+  const envelope = (ev: ChangeEvent): EnvelopeRecord => ({
+    before: ev.before,
+    after: ev.after,
+    source: ev.source as Record<string, unknown>,
+    transaction: ev.transaction
+      ? {
+          id: ev.transaction.id,
+          total_order: ev.transaction.totalOrder,
+          data_collection_order: ev.transaction.dataCollectionOrder,
+        }
+      : null,
+    op: ev.op,
+    ts_ms: ev.tsMs,
+  })
+
+  return {
+    table,
+    namespace,
+    keySchema,
+    keyType,
+    valueSchema,
+    envelopeSchema,
+    envelopeType,
+    envelope,
+    encodeEnvelope: (ev) => envelopeType.toBuffer(envelope(ev)),
+    encodeKey: (ev) => (keyType && ev.key ? keyType.toBuffer(ev.key) : null),
+  }
+}

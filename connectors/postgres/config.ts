@@ -1,0 +1,53 @@
+import { z } from 'zod'
+
+/** The `source:` block of a Postgres pipeline. */
+export const postgresConfig = z
+  .strictObject({
+    type: z.literal('postgres'),
+    url: z
+      .string()
+      .min(1)
+      .describe('Connection URL; the user needs REPLICATION (or superuser) and SELECT on the tables.')
+      .meta({ examples: ['postgres://sluice:${PG_PASSWORD}@db:5432/shop'] }),
+    tables: z
+      .array(z.string().min(1))
+      .min(1)
+      .describe('Tables to capture: `schema.table` names or glob patterns (`public.*`, `sales.order_?`).')
+      .meta({ examples: [['public.customers', 'public.orders']] }),
+    slot: z
+      .string()
+      .regex(/^[a-z0-9_]{1,63}$/, 'lower-case letters, digits and _ (at most 63)')
+      .optional()
+      .describe('Logical replication slot; default `sluice_<pipeline>` (non-alphanumerics become _).'),
+    publication: z
+      .string()
+      .min(1)
+      .max(63)
+      .optional()
+      .describe('Publication; default `sluice_<pipeline>`. Created for the configured tables when missing.'),
+    snapshot: z
+      .enum(['initial', 'never', 'initial_only'])
+      .default('initial')
+      .describe('`initial`: snapshot existing rows, then stream; `never`: stream only; `initial_only`: snapshot, then stop.'),
+    key_columns: z
+      .record(z.string(), z.array(z.string().min(1)).min(1))
+      .default({})
+      .describe('Key columns for tables without a primary key, by `schema.table`.')
+      .meta({ examples: [{ 'public.events': ['tenant_id', 'event_id'] }] }),
+    heartbeat_interval_ms: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('Emit pg_logical_emit_message every N ms so an idle database does not retain WAL (0: off).'),
+    status_interval_ms: z
+      .number()
+      .int()
+      .min(100)
+      .default(10_000)
+      .describe('How often to send a standby status update while idle (ms).'),
+  })
+  .describe('Postgres logical replication source (pgoutput).')
+
+/** Validated Postgres source configuration. */
+export type PostgresConfig = z.infer<typeof postgresConfig>

@@ -1,0 +1,69 @@
+import type { TableSchema } from './schema.js'
+
+/** Debezium operation codes: create, update, delete, read (snapshot), truncate. */
+export type Op = 'c' | 'u' | 'd' | 'r' | 't'
+
+/** `source.snapshot`: `true` during a snapshot, `last` on its final event, `false` when streaming. */
+export type SnapshotMarker = 'true' | 'last' | 'false' | 'incremental'
+
+/** A row: column name → Avro value as produced by ColumnSchema.fromText (null for SQL NULL). */
+export type Row = Record<string, unknown>
+
+/** `transaction` block of the envelope. */
+export interface TransactionInfo {
+  /** Postgres: `<txId>:<commit LSN>`; MySQL: the GTID or `file:pos`. */
+  readonly id: string
+  /** 1-based position of the event among all events of the transaction. */
+  readonly totalOrder: number
+  /** 1-based position of the event among the transaction's events for the same table. */
+  readonly dataCollectionOrder: number
+}
+
+/**
+ * One committed row change (or snapshot read, or truncate) in the shape of DESIGN.md's
+ * change event. `source` is the connector's complete `source` block (see the connector's
+ * source-info.ts); it always includes `position`.
+ */
+export interface ChangeEvent {
+  readonly op: Op
+  readonly table: TableSchema
+  /** Key columns of the row (from `after`, or `before` for deletes); null when the table has no key. */
+  readonly key: Row | null
+  readonly before: Row | null
+  readonly after: Row | null
+  /** The resume coordinate: sortable string, totally ordered per source. Same as `source.position`. */
+  readonly position: string
+  /** Complete `source` block, matching the connector's Source Avro record. */
+  readonly source: SourceBlock
+  readonly transaction: TransactionInfo | null
+  /** When Sluice processed the event (envelope `ts_ms`). */
+  readonly tsMs: number
+}
+
+/** The `source` block: common fields plus connector-specific ones (txId, lsn, gtid, file, pos...). */
+export interface SourceBlock {
+  readonly version: string
+  readonly connector: 'postgresql' | 'mysql'
+  readonly name: string
+  readonly ts_ms: number
+  readonly snapshot: SnapshotMarker
+  readonly db: string
+  readonly schema: string
+  readonly table: string
+  readonly position: string
+  readonly [field: string]: unknown
+}
+
+/**
+ * A batch the source hands to the pipeline. `checkpoint` is the position the pipeline may
+ * acknowledge once every event of this batch (and of all earlier batches) is durable in
+ * every sink. It is >= the position of the last event and may belong to no event at all
+ * (end of a transaction, end of a snapshot, an empty transaction or a heartbeat), so a
+ * batch can have zero events.
+ */
+export interface ChangeBatch {
+  readonly events: readonly ChangeEvent[]
+  readonly checkpoint: string
+  /** Approximate size in memory of the batch's row data, for the in-flight byte cap. */
+  readonly bytes: number
+}

@@ -1,0 +1,29 @@
+import type { z } from 'zod'
+import type { Sink, SinkContext } from './sink.js'
+import type { Source, SourceContext } from './source.js'
+
+/**
+ * A registry entry for a source connector: connectors/index.ts lists them in an explicit
+ * array. `config` is the zod schema of the `source:` block, including its `type` literal.
+ */
+export interface SourceEntry<C = unknown> {
+  readonly type: string
+  readonly config: z.ZodType<C>
+  create(config: C, ctx: SourceContext): Source
+}
+
+/** A registry entry for a sink: sinks/index.ts lists them in an explicit array. */
+export interface SinkEntry<C = unknown> {
+  readonly type: string
+  readonly config: z.ZodType<C>
+  create(config: C, ctx: SinkContext): Sink
+}
+
+/** Fails at boot when two entries share a `type` (as Fastify checks plugins). */
+export function checkRegistry(kind: string, entries: readonly { type: string }[]): void {
+  const seen = new Set<string>()
+  for (const e of entries) {
+    if (seen.has(e.type)) throw new Error(`duplicate ${kind} type '${e.type}' in the registry`)
+    seen.add(e.type)
+  }
+}

@@ -1,0 +1,44 @@
+import type { Logger } from 'pino'
+import type { ChangeBatch } from './event.js'
+
+/**
+ * A source connector (connectors/*). The runner calls, in order: preflight(), start(),
+ * acknowledge() any number of times while iterating, then stop() exactly once.
+ */
+export interface Source {
+  /** Check prerequisites and fail with a PreconditionError naming the fix. No side effects. */
+  preflight(): Promise<void>
+  /**
+   * Changes strictly after `from` (null: fresh start, run the snapshot mode first), in
+   * commit order. Batches are yielded in position order; their checkpoints increase.
+   * The iterable ends when `signal` aborts, or by itself when there is nothing more to
+   * read (snapshot mode `initial_only`). A source must not buffer without bound: it reads
+   * from the database only as fast as the consumer pulls.
+   */
+  start(from: string | null, signal: AbortSignal): AsyncIterable<ChangeBatch>
+  /**
+   * Every sink holds everything up to `position` (a checkpoint previously yielded)
+   * durably, and the state store has recorded it: release it upstream (Postgres standby
+   * status update). Called with increasing positions, one call at a time.
+   */
+  acknowledge(position: string): Promise<void>
+  /** Release connections. Called once, after the iteration ended. */
+  stop(): Promise<void>
+}
+
+/** What a connector's create() gets besides its own validated config. */
+export interface SourceContext {
+  readonly pipeline: string
+  readonly log: Logger
+  readonly avro: AvroOptions
+}
+
+/** Pipeline-level Avro options (config key `avro`). */
+export interface AvroOptions {
+  /** `debezium`: Kafka Connect / Debezium semantic types; `logical`: standard Avro logical types. */
+  readonly types: 'debezium' | 'logical'
+  /** Record-name prefix, default: the pipeline name. */
+  readonly prefix: string
+  /** A column of an unsupported type: fail naming it, or carry its text rendering as a string. */
+  readonly unsupported: 'fail' | 'string'
+}
