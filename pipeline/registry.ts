@@ -10,6 +10,8 @@ export interface SourceEntry<C = unknown> {
   readonly type: string
   readonly config: z.ZodType<C>
   create(config: C, ctx: SourceContext): Source
+  /** Removes what the source created upstream (slots, publications); returns what it did. */
+  cleanup?(config: C, ctx: SourceContext): Promise<string[]>
 }
 
 /** A registry entry for a sink: sinks/index.ts lists them in an explicit array. */

@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util'
+import { VERSION } from '../pipeline/version.js'
+import { cleanupCommand, runCommand } from './run.js'
+import { validateCommand } from './validate.js'
+
+const HELP = `sluice ${VERSION} — change data capture from Postgres to Avro change events
+
+Usage:
+  sluice run -c FILE [PIPELINE...]      run the pipelines of FILE (all, or those named)
+  sluice validate -c FILE               check FILE and print every problem
+  sluice cleanup -c FILE PIPELINE       drop the pipeline's replication slot, publication and state
+  sluice --version
+  sluice --help
+
+Options:
+  -c, --config FILE   configuration file (YAML); default ./sluice.yaml
+`
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c', default: 'sluice.yaml' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  })
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`)
+    return 0
+  }
+  const [command, ...rest] = positionals
+  if (values.help || !command) {
+    process.stdout.write(HELP)
+    return values.help ? 0 : 2
+  }
+  const file = values.config!
+  switch (command) {
+    case 'run':
+      return runCommand(file, rest)
+    case 'validate':
+      return validateCommand(file)
+    case 'cleanup':
+      if (rest.length !== 1) {
+        process.stderr.write('usage: sluice cleanup -c FILE PIPELINE\n')
+        return 2
+      }
+      return cleanupCommand(file, rest[0]!)
+    default:
+      process.stderr.write(`unknown command '${command}'\n\n${HELP}`)
+      return 2
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => {
+    process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`)
+    process.exitCode = 1
+  },
+)

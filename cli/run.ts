@@ -1,0 +1,133 @@
+import type { Logger } from 'pino'
+import { loadConfig } from '../config/index.js'
+import type { PipelineConfig, SluiceConfig } from '../config/schema.js'
+import { SOURCES } from '../connectors/index.js'
+import { SluiceError } from '../pipeline/errors.js'
+import type { SinkEntry, SourceEntry } from '../pipeline/registry.js'
+import { PipelineRunner } from '../pipeline/runner.js'
+import { FileStateStore } from '../pipeline/state.js'
+import { SINKS } from '../sinks/index.js'
+import { createLogger } from './logger.js'
+
+/** How long a graceful stop may take before the process exits anyway. */
+const STOP_DEADLINE_MS = 10_000
+
+function entryFor<E extends { type: string }>(entries: readonly E[], type: string): E {
+  const e = entries.find((x) => x.type === type)
+  if (!e) throw new Error(`no registry entry for type '${type}'`) // config validation makes this unreachable
+  return e
+}
+
+/** Builds the runner of one pipeline from its validated config. */
+export function buildPipeline(p: PipelineConfig, config: SluiceConfig, log: Logger): PipelineRunner {
+  const plog = log.child({ pipeline: p.name })
+  const src = p.source as { type: string }
+  const sourceEntry = entryFor(SOURCES, src.type) as SourceEntry<unknown>
+  const source = sourceEntry.create(p.source, {
+    pipeline: p.name,
+    log: plog.child({ component: 'source', connector: src.type }),
+    avro: p.avro,
+  })
+  const sinks = p.sinks.map((s, i) => {
+    const type = (s as { type: string }).type
+    const entry = entryFor(SINKS, type) as SinkEntry<unknown>
+    return entry.create(s, { pipeline: p.name, log: plog.child({ component: 'sink', sink: type, index: i }), avro: p.avro })
+  })
+  return new PipelineRunner({
+    name: p.name,
+    source,
+    sinks,
+    state: new FileStateStore(config.state.path),
+    log: plog,
+    maxInFlightEvents: p.max_in_flight_events,
+    maxInFlightBytes: p.max_in_flight_bytes,
+  })
+}
+
+/**
+ * `sluice run -c FILE`: runs every pipeline until SIGINT/SIGTERM (stop reading, drain,
+ * commit, exit 0 within 10 s) or until one fails (the others stop too; exit 1).
+ */
+export async function runCommand(file: string, only: string[] = []): Promise<number> {
+  let loaded
+  try {
+    loaded = await loadConfig(file)
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`)
+    return 1
+  }
+  const { config, secrets } = loaded
+  const log = createLogger(config.log.level, secrets)
+  const pipelines = config.pipelines.filter((p) => only.length === 0 || only.includes(p.name))
+  if (pipelines.length === 0) {
+    log.error({ only }, 'no pipeline with that name in the configuration')
+    return 1
+  }
+  const stop = new AbortController()
+  const onSignal = (sig: string): void => {
+    if (stop.signal.aborted) return
+    log.info({ signal: sig }, 'stopping')
+    stop.abort(new Error(`received ${sig}`))
+    setTimeout(() => {
+      log.error('graceful stop took longer than 10 s; exiting')
+      process.exit(1)
+    }, STOP_DEADLINE_MS).unref()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  let failed = false
+  log.info({ pipelines: pipelines.map((p) => p.name) }, 'sluice starting')
+  await Promise.all(
+    pipelines.map(async (p) => {
+      try {
+        await buildPipeline(p, config, log).run(stop.signal)
+        log.info({ pipeline: p.name }, 'pipeline stopped')
+      } catch (err) {
+        failed = true
+        const e = err as SluiceError
+        log.error({ pipeline: p.name, code: e.code, retriable: e.retriable, err }, e.message)
+        stop.abort(err)
+      }
+    }),
+  )
+  process.off('SIGINT', onSignal)
+  process.off('SIGTERM', onSignal)
+  log.flush?.()
+  return failed ? 1 : 0
+}
+
+/** `sluice cleanup -c FILE PIPELINE`: drops the pipeline's slot and publication and its state. */
+export async function cleanupCommand(file: string, pipeline: string): Promise<number> {
+  let loaded
+  try {
+    loaded = await loadConfig(file)
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`)
+    return 1
+  }
+  const { config, secrets } = loaded
+  const log = createLogger(config.log.level, secrets)
+  const p = config.pipelines.find((x) => x.name === pipeline)
+  if (!p) {
+    process.stderr.write(
+      `no pipeline '${pipeline}' in ${file}; pipelines: ${config.pipelines.map((x) => x.name).join(', ')}\n`,
+    )
+    return 1
+  }
+  const src = p.source as { type: string }
+  const entry = entryFor(SOURCES, src.type) as SourceEntry<unknown>
+  try {
+    const done = entry.cleanup
+      ? await entry.cleanup(p.source, { pipeline: p.name, log: log.child({ pipeline: p.name }), avro: p.avro })
+      : []
+    const { rm } = await import('node:fs/promises')
+    await rm(`${config.state.path}/${p.name}.json`, { force: true })
+    done.push(`removed state ${config.state.path}/${p.name}.json`)
+    for (const d of done) process.stdout.write(`${d}\n`)
+    return 0
+  } catch (err) {
+    process.stderr.write(`cleanup of ${pipeline} failed: ${(err as Error).message}\n`)
+    return 1
+  }
+}

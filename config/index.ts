@@ -1,0 +1,26 @@
+import { SOURCES } from '../connectors/index.js'
+import { SINKS } from '../sinks/index.js'
+import type { Env } from './interpolate.js'
+import { loadConfigWith, parseConfigWith, type LoadedConfig } from './load.js'
+import { buildConfigSchema } from './schema.js'
+
+export { ConfigInvalidError, formatProblem, type ConfigProblem } from './errors.js'
+export type { Env } from './interpolate.js'
+export type { LoadedConfig } from './load.js'
+export type { ConnectorConfig, PipelineConfig, SluiceConfig } from './schema.js'
+
+/** The root config schema over every registered source and sink. */
+export const configSchema = buildConfigSchema(SOURCES, SINKS)
+
+/**
+ * Loads a config file: parse (YAML with positions), interpolate (`${VAR}`, `${file:...}`),
+ * validate. Throws ConfigInvalidError listing every problem as `file:line:col: path: message`.
+ */
+export async function loadConfig(file: string, env: Env = process.env): Promise<LoadedConfig> {
+  return loadConfigWith(configSchema, file, env)
+}
+
+/** loadConfig() on text already in hand; `file` is only used in problem locations. */
+export function parseConfigText(text: string, file: string, env: Env = process.env): LoadedConfig {
+  return parseConfigWith(configSchema, text, file, env)
+}

@@ -1,0 +1,201 @@
+import { z } from 'zod'
+import type { SinkEntry, SourceEntry } from '../pipeline/registry.js'
+import type { AvroOptions } from '../pipeline/source.js'
+
+/**
+ * A validated `source:` block or `sinks:` entry. Its exact shape is the output of the
+ * registry entry's own schema, selected by `type`; the runner hands it to that entry's create().
+ */
+export interface ConnectorConfig {
+  readonly type: string
+  readonly [key: string]: unknown
+}
+
+const PIPELINE_NAME = /^[A-Za-z0-9_-]{1,64}$/
+
+/** Discriminated union on `type` over registry entries, with errors that list the known types. */
+function connectorUnion(kind: 'source' | 'sink', entries: readonly (SourceEntry | SinkEntry)[]): z.ZodType<ConnectorConfig> {
+  const known = entries.length === 0 ? '(none registered)' : entries.map((e) => e.type).join(', ')
+  // Registry entries type their schema as ZodType<C>; each is a strict object with a `type`
+  // literal (checked by discriminatedUnion when it is built), which is what it needs.
+  const options = entries.map((e) => e.config) as unknown as [z.core.$ZodTypeDiscriminable]
+  return z.discriminatedUnion('type', options, {
+    error: (iss) => {
+      if (iss.code !== 'invalid_union') return undefined
+      const hasType = typeof iss.input === 'object' && iss.input !== null && 'type' in iss.input
+      // The value is not echoed: it may have come from an environment variable.
+      return hasType
+        ? `unknown ${kind} type; known types: ${known}`
+        : `missing ${kind} type; set type to one of: ${known}`
+    },
+  }) as unknown as z.ZodType<ConnectorConfig>
+}
+
+const avroSchema = z
+  .strictObject({
+    types: z
+      .enum(['debezium', 'logical'])
+      .default('debezium')
+      .describe(
+        '`debezium`: Kafka Connect / Debezium semantic types (what Debezium with the AvroConverter produces); ' +
+          '`logical`: standard Avro logical types.',
+      ),
+    prefix: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Avro record-name prefix (`<prefix>.<schema>.<table>.Value`); default: the pipeline name.')
+      .meta({ examples: ['shop'] }),
+    unsupported: z
+      .enum(['fail', 'string'])
+      .default('fail')
+      .describe('A column of a type with no Avro mapping: `fail` naming it, or carry its text rendering as a string.'),
+  })
+  // prefault, not default: zod 4 returns a default as-is, prefault parses it so the
+  // inner defaults apply; the same below for state and log.
+  .prefault({})
+  .describe('How change events are encoded as Avro.')
+
+const stateSchema = z
+  .strictObject({
+    type: z.literal('file').default('file').describe('State store kind; only `file` for now.'),
+    path: z
+      .string()
+      .min(1)
+      .default('./state')
+      .describe('Directory holding source positions and snapshot progress, one file per pipeline.')
+      .meta({ examples: ['./state', '/var/lib/sluice'] }),
+  })
+  .prefault({})
+  .describe('Where positions and snapshot progress live.')
+
+const adminSchema = z
+  .strictObject({
+    host: z
+      .string()
+      .min(1)
+      .default('127.0.0.1')
+      .describe('Interface to listen on; `0.0.0.0` exposes health, metrics and status to the network.')
+      .meta({ examples: ['127.0.0.1', '0.0.0.0'] }),
+    port: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(8080)
+      .describe('TCP port (0: any free port).')
+      .meta({ examples: [8080] }),
+  })
+  .optional()
+  .describe('HTTP API for health, metrics, status and snapshot triggers; off when absent.')
+
+const logSchema = z
+  .strictObject({
+    level: z
+      .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
+      .default('info')
+      .describe('Lowest level written; `info` logs lifecycle only (start, phase change, stop).'),
+  })
+  .prefault({})
+  .describe('Logging (JSON lines on stdout).')
+
+/** Reports each repeated pipeline name at the repeat, naming where it was first used. */
+function uniqueNames(pipelines: unknown, ctx: z.core.$RefinementCtx): void {
+  if (!Array.isArray(pipelines)) return
+  const first = new Map<string, number>()
+  pipelines.forEach((p: unknown, i) => {
+    const name = typeof p === 'object' && p !== null ? (p as { name?: unknown }).name : undefined
+    if (typeof name !== 'string') return
+    const at = first.get(name)
+    if (at === undefined) first.set(name, i)
+    else
+      ctx.addIssue({
+        code: 'custom',
+        path: [i, 'name'],
+        message: `duplicate pipeline name '${name}' (already used by pipelines[${at}]); pipeline names must be unique`,
+      })
+  })
+}
+
+/**
+ * The root config schema over the given registries (connectors/index.ts, sinks/index.ts).
+ * It validates and fills static defaults only; `avro.prefix` is derived afterwards by
+ * withDerivedDefaults(). Every object is strict: an unknown key is an error.
+ */
+export function buildConfigSchema(sources: readonly SourceEntry[], sinks: readonly SinkEntry[]) {
+  const pipeline = z
+    .strictObject({
+      name: z
+        .string()
+        .regex(PIPELINE_NAME, 'must be 1 to 64 letters, digits, _ or -')
+        .describe('Unique pipeline name; keys its state, metrics and logs, and defaults the Avro prefix.')
+        .meta({ examples: ['shop'] }),
+      source: connectorUnion('source', sources).describe('Where changes come from; `type` selects the connector.'),
+      // An empty tuple rather than array().max(0): zod aborts the whole parse on an
+      // over-long array (before reading its items), which would hide other problems.
+      transforms: z
+        .tuple([], {
+          error: (iss) =>
+            iss.code === 'too_big' ? 'transforms are not supported yet (issue #8); remove the transforms list' : undefined,
+        })
+        .default([])
+        .describe('Per-event transforms (filter, route, mask, unwrap); not supported yet, must be empty.'),
+      sinks: z
+        .array(connectorUnion('sink', sinks))
+        .min(1, 'a pipeline needs at least one sink; add an entry under sinks')
+        .describe('Where change events go; each sink receives every event. `type` selects the sink.'),
+      avro: avroSchema,
+      max_in_flight_events: z
+        .number()
+        .int()
+        .min(1)
+        .default(20_000)
+        .describe('Back-pressure: at most this many events read but not yet durable in every sink.')
+        .meta({ examples: [20_000] }),
+      max_in_flight_bytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(64 * 1024 * 1024)
+        .describe('Back-pressure: at most this many bytes of events read but not yet durable in every sink.')
+        .meta({ examples: [67_108_864] }),
+    })
+    .describe('One source, its tables, and the sinks its change events go to.')
+
+  return z
+    .strictObject({
+      pipelines: z
+        .array(pipeline)
+        .min(1, 'at least one pipeline is required; add an entry under pipelines')
+        // `when` makes the check run even when some pipeline is invalid, so a duplicate
+        // name is reported together with everything else.
+        .superRefine(uniqueNames, { when: () => true })
+        .describe('The pipelines this process runs; names must be unique.'),
+      state: stateSchema,
+      admin: adminSchema,
+      log: logSchema,
+    })
+    .describe('Sluice configuration: change data capture pipelines from databases to sinks.')
+}
+
+/** The root schema type; z.input of it is what the YAML may contain. */
+export type ConfigSchema = ReturnType<typeof buildConfigSchema>
+
+type Validated = z.output<ConfigSchema>
+
+/** One validated pipeline, with its Avro options complete. */
+export type PipelineConfig = Omit<Validated['pipelines'][number], 'avro'> & { readonly avro: AvroOptions }
+
+/** A validated config with every default applied: what loadConfig() returns. */
+export type SluiceConfig = Omit<Validated, 'pipelines'> & { readonly pipelines: PipelineConfig[] }
+
+/**
+ * Applies the defaults that depend on other values, after validation: `avro.prefix`
+ * defaults to the pipeline name (kept out of the schema so JSON Schema shows it as optional).
+ */
+export function withDerivedDefaults(config: Validated): SluiceConfig {
+  return {
+    ...config,
+    pipelines: config.pipelines.map((p) => ({ ...p, avro: { ...p.avro, prefix: p.avro.prefix ?? p.name } })),
+  }
+}

@@ -1,0 +1,539 @@
+import { mkdir, open, readdir } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import type { Logger } from 'pino'
+import { codecFor, type TableCodec } from '../../avro/codec.js'
+import { envelopeToJson } from '../../avro/json.js'
+import { EncodeError, PreconditionError, SinkError, SluiceError } from '../../pipeline/errors.js'
+import type { ChangeBatch, ChangeEvent } from '../../pipeline/event.js'
+import type { TableSchema } from '../../pipeline/schema.js'
+import type { Sink, SinkContext } from '../../pipeline/sink.js'
+import type { AvroOptions } from '../../pipeline/source.js'
+import type { FileConfig } from './config.js'
+import { newSyncMarker, ocfBlock, ocfHeader } from './ocf.js'
+
+/** The subset of fs/promises' FileHandle the sink uses. */
+export interface FileHandleLike {
+  write(
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number | null,
+  ): Promise<{ bytesWritten: number }>
+  sync(): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * The file-system calls of the sink, injectable so tests can count fsyncs or inject faults.
+ * `open` is called with `wx` for a new data file (create, fail if it exists) and with `r`
+ * for a directory, which is opened only to fsync it.
+ */
+export interface FileSystem {
+  open(path: string, flags: 'wx' | 'r'): Promise<FileHandleLike>
+  /** mkdir -p; returns the first directory it created, or undefined when all existed. */
+  mkdir(path: string): Promise<string | undefined>
+  readdir(path: string): Promise<string[]>
+}
+
+/** node:fs/promises. */
+export const nodeFileSystem: FileSystem = {
+  open: (path, flags) => open(path, flags),
+  mkdir: (path) => mkdir(path, { recursive: true }),
+  readdir: (path) => readdir(path),
+}
+
+/** Optional collaborators of FileSink. */
+export interface FileSinkDeps {
+  readonly fs?: FileSystem
+  /** Clock for time-based rotation (ms). */
+  readonly now?: () => number
+}
+
+/**
+ * Records are buffered per file and written as one block (OCF block or a run of JSON
+ * lines) when this many bytes accumulate, and at the end of every commit group. This
+ * bounds the buffer and the overshoot past rotate_bytes.
+ */
+const BLOCK_BYTES = 1024 * 1024
+
+/** Data files are `<6+ digit number>.<ext>`; the number grows past 999999 without wrapping. */
+const SEQ_WIDTH = 6
+const DATA_FILE = /^(\d+)\.(?:avro|jsonl)$/
+
+/** OS error codes after which retrying later (space freed, descriptors released) may succeed. */
+const RETRIABLE_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EAGAIN', 'EINTR', 'EMFILE', 'ENFILE', 'EBUSY'])
+
+/** How one file format lays out a file: header, records, blocks. */
+interface Format {
+  readonly ext: 'avro' | 'jsonl'
+  header(schemaJson: string, sync: Buffer): Buffer
+  record(codec: TableCodec, ev: ChangeEvent): Buffer
+  block(records: readonly Buffer[], count: number, sync: Buffer): Promise<Buffer>
+}
+
+function avroFormat(codec: 'null' | 'deflate'): Format {
+  return {
+    ext: 'avro',
+    header: (schemaJson, sync) => ocfHeader(schemaJson, codec, sync),
+    record: (c, ev) => c.encodeEnvelope(ev),
+    block: (records, count, sync) => ocfBlock(records, count, codec, sync),
+  }
+}
+
+/** JSON Lines: no header; a block is the lines concatenated, each ending with `\n`. */
+const jsonlFormat: Format = {
+  ext: 'jsonl',
+  header: () => Buffer.alloc(0),
+  record: (c, ev) => Buffer.from(JSON.stringify(envelopeToJson(c, ev)) + '\n', 'utf8'),
+  block: async (records) => Buffer.concat(records),
+}
+
+/** The JSON written as `avro.schema`, once per codec. */
+const schemaJsonCache = new WeakMap<TableCodec, string>()
+function schemaJsonOf(codec: TableCodec): string {
+  let s = schemaJsonCache.get(codec)
+  if (s === undefined) schemaJsonCache.set(codec, (s = JSON.stringify(codec.envelopeSchema)))
+  return s
+}
+
+/** Directory-name part: percent-encoded so `/` and friends cannot escape the sink's path. */
+function safePart(s: string): string {
+  return encodeURIComponent(s).replace(/^\./, '%2E')
+}
+
+/** The file currently being appended to in a series. */
+interface OpenFile {
+  readonly path: string
+  readonly handle: FileHandleLike
+  readonly sync: Buffer
+  readonly openedAt: number
+  readonly schemaJson: string
+  table: TableSchema
+  codec: TableCodec
+  /** Bytes written to the file so far (header and blocks). */
+  size: number
+  /** Encoded records not yet written, the next block. */
+  records: Buffer[]
+  recordBytes: number
+  /** Written since the last fsync. */
+  dirty: boolean
+}
+
+/** The files of one table: `<path>/<schema>.<table>/NNNNNN.<ext>`. */
+interface Series {
+  readonly name: string
+  readonly dir: string
+  /** Number of the next file; undefined until the directory has been listed. */
+  next: number | undefined
+  file: OpenFile | null
+  /** The directory got a new entry that has not been fsynced yet. */
+  dirDirty: boolean
+}
+
+interface Pending {
+  readonly events: readonly ChangeEvent[]
+  resolve(): void
+  reject(err: Error): void
+}
+
+/**
+ * Writes change events to a series of files per table, as Avro Object Container Files or
+ * JSON Lines. write() resolves once the batch's bytes are fsynced. Batches are applied
+ * strictly in call order by one loop; every batch that arrives while a commit is in
+ * progress joins the next commit, so one fsync per file covers all of them (group commit).
+ * A file is never reopened: each start, schema change or rotation begins a new file, so a
+ * torn tail left by a crash stays in its own file.
+ */
+export class FileSink implements Sink {
+  readonly delivery = 'at-least-once' as const
+
+  private readonly fs: FileSystem
+  private readonly now: () => number
+  private readonly format: Format
+  private readonly byName = new Map<string, Series>()
+  private readonly byTable = new WeakMap<TableSchema, Series>()
+  private queue: Pending[] = []
+  private running = false
+  private failure: SluiceError | null = null
+  private closed = false
+  private closing: Promise<void> | null = null
+  private timer: NodeJS.Timeout | null = null
+  /** The sink's root directory got a new entry (a series directory) not yet fsynced. */
+  private rootDirty = false
+
+  constructor(
+    private readonly config: FileConfig,
+    private readonly avro: AvroOptions,
+    private readonly log: Logger,
+    deps: FileSinkDeps = {},
+  ) {
+    this.fs = deps.fs ?? nodeFileSystem
+    this.now = deps.now ?? Date.now
+    this.format = config.format === 'jsonl' ? jsonlFormat : avroFormat(config.codec)
+  }
+
+  /** Creates the root directory (and makes its entry durable when it is new). */
+  async open(): Promise<void> {
+    const root = this.config.path
+    try {
+      const created = await this.fs.mkdir(root)
+      if (created !== undefined) await this.syncDir(dirname(created))
+      await this.fs.readdir(root)
+    } catch (err) {
+      throw new PreconditionError(
+        'FILE_PATH_UNUSABLE',
+        `file sink cannot use directory ${root}: ${errnoOf(err)}; point path at a writable directory`,
+        { cause: err },
+      )
+    }
+    this.log.info({ path: root, format: this.config.format }, 'file sink open')
+  }
+
+  /** Queues the batch; resolves when its events are written and fsynced, in call order. */
+  write(batch: ChangeBatch): Promise<void> {
+    if (this.closed) return Promise.reject(new SinkError('FILE_SINK_CLOSED', 'file sink is closed'))
+    return this.enqueue(batch.events)
+  }
+
+  /** Resolves when everything written before it is durable. */
+  flush(): Promise<void> {
+    if (this.closed) return Promise.reject(new SinkError('FILE_SINK_CLOSED', 'file sink is closed'))
+    return this.enqueue([])
+  }
+
+  /** Flushes, then closes every open file. After a failure it only releases the handles. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose()
+    return this.closing
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true
+    this.clearTimer()
+    let flushError: unknown = null
+    if (!this.failure) await this.enqueue([]).catch((err: unknown) => (flushError = err))
+    const files = [...this.byName.values()].filter((s) => s.file !== null)
+    if (this.failure) {
+      // Already reported to the write() that failed; only release the handles.
+      await Promise.allSettled(files.map((s) => s.file!.handle.close()))
+      for (const s of files) s.file = null
+      if (flushError) throw flushError
+      return
+    }
+    let closeError: unknown = null
+    for (const s of files) {
+      // Keep closing the other files when one fails; report the first error.
+      await this.finish(s).catch((err: unknown) => {
+        closeError ??= err
+        s.file = null
+      })
+    }
+    if (closeError) throw closeError
+  }
+
+  private enqueue(events: readonly ChangeEvent[]): Promise<void> {
+    if (this.failure) {
+      const f = this.failure
+      return Promise.reject(
+        new SinkError('FILE_SINK_FAILED', `file sink stopped after an earlier error: ${f.message}`, {
+          cause: f,
+        }),
+      )
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ events, resolve, reject })
+      if (!this.running) void this.pump()
+    })
+  }
+
+  /** The single writer loop: takes everything queued as one group, commits it, repeats. */
+  private async pump(): Promise<void> {
+    this.running = true
+    try {
+      while (this.queue.length > 0) {
+        const group = this.queue
+        this.queue = []
+        try {
+          await this.commit(group)
+        } catch (err) {
+          this.fail(err, group)
+          return
+        }
+        for (const p of group) p.resolve()
+      }
+      this.armTimer()
+    } finally {
+      this.running = false
+    }
+  }
+
+  private fail(err: unknown, group: Pending[]): void {
+    this.failure =
+      err instanceof SluiceError
+        ? err
+        : new SinkError('FILE_WRITE_FAILED', `file sink failed: ${String(err)}`, { cause: err })
+    this.clearTimer()
+    const rejected = [...group, ...this.queue]
+    this.queue = []
+    // Not logged here: the rejection reaches the runner, which reports it once.
+    for (const p of rejected) p.reject(this.failure)
+  }
+
+  /** Writes every event of the group, then fsyncs each touched file and directory once. */
+  private async commit(group: readonly Pending[]): Promise<void> {
+    await this.rotateAged()
+    for (const p of group) {
+      for (const ev of p.events) {
+        const io = this.append(ev)
+        if (io) await io
+      }
+    }
+    const syncs: Promise<void>[] = []
+    for (const s of this.byName.values()) {
+      if (s.file) await this.endBlock(s, true)
+    }
+    for (const s of this.byName.values()) {
+      const f = s.file
+      if (f?.dirty) {
+        f.dirty = false
+        syncs.push(this.io('fsync', f.path, () => f.handle.sync()))
+      }
+    }
+    await Promise.all(syncs)
+    await this.syncDirtyDirs()
+  }
+
+  /** Buffers one event in its table's current file; returns a promise only when I/O is needed. */
+  private append(ev: ChangeEvent): Promise<void> | undefined {
+    const s = this.seriesOf(ev.table)
+    const f = s.file
+    if (f && f.table === ev.table) {
+      this.push(f, f.codec, ev)
+      return f.recordBytes >= BLOCK_BYTES ? this.endBlock(s, true) : undefined
+    }
+    return this.appendSlow(s, ev)
+  }
+
+  private async appendSlow(s: Series, ev: ChangeEvent): Promise<void> {
+    const codec = codecFor(ev.table, this.avro)
+    const json = schemaJsonOf(codec)
+    let f = s.file
+    if (f) {
+      // A rebuilt TableSchema: OCF has one writer schema per file, so a new version or a
+      // different envelope schema starts a new file.
+      if (ev.table.version > f.table.version || json !== f.schemaJson) {
+        this.log.debug({ series: s.name, version: ev.table.version }, 'schema changed, new file')
+        await this.finish(s)
+        f = null
+      } else {
+        f.table = ev.table
+        f.codec = codec
+      }
+    }
+    f ??= await this.openNext(s, ev.table, codec, json)
+    this.push(f, codec, ev)
+    if (f.recordBytes >= BLOCK_BYTES) await this.endBlock(s, true)
+  }
+
+  private push(f: OpenFile, codec: TableCodec, ev: ChangeEvent): void {
+    let rec: Buffer
+    try {
+      rec = this.format.record(codec, ev)
+    } catch (err) {
+      throw new EncodeError(
+        'FILE_ENCODE_FAILED',
+        `cannot encode the ${ev.op} event at position ${ev.position} of ${ev.table.schema}.${ev.table.table}: ` +
+          `${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      )
+    }
+    f.records.push(rec)
+    f.recordBytes += rec.length
+  }
+
+  private seriesOf(table: TableSchema): Series {
+    let s = this.byTable.get(table)
+    if (s) return s
+    const name = `${safePart(table.schema)}.${safePart(table.table)}`
+    s = this.byName.get(name)
+    if (!s) {
+      s = { name, dir: join(this.config.path, name), next: undefined, file: null, dirDirty: false }
+      this.byName.set(name, s)
+    }
+    this.byTable.set(table, s)
+    return s
+  }
+
+  /** Creates the next file of the series (never an existing one) and writes its header. */
+  private async openNext(
+    s: Series,
+    table: TableSchema,
+    codec: TableCodec,
+    schemaJson: string,
+  ): Promise<OpenFile> {
+    if (s.next === undefined) {
+      const created = await this.io('create directory', s.dir, () => this.fs.mkdir(s.dir))
+      if (created !== undefined) this.rootDirty = true
+      const names = await this.io('list directory', s.dir, () => this.fs.readdir(s.dir))
+      let max = 0
+      for (const n of names) {
+        const m = DATA_FILE.exec(n)
+        if (m) max = Math.max(max, Number(m[1]))
+      }
+      s.next = max + 1
+    }
+    for (;;) {
+      const path = join(s.dir, `${String(s.next).padStart(SEQ_WIDTH, '0')}.${this.format.ext}`)
+      s.next++
+      let handle: FileHandleLike
+      try {
+        handle = await this.fs.open(path, 'wx')
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue // someone else took it: skip
+        throw fsError('create', path, err)
+      }
+      s.dirDirty = true
+      const sync = newSyncMarker()
+      const header = this.format.header(schemaJson, sync)
+      const f: OpenFile = {
+        path,
+        handle,
+        sync,
+        openedAt: this.now(),
+        schemaJson,
+        table,
+        codec,
+        size: 0,
+        records: [],
+        recordBytes: 0,
+        dirty: false,
+      }
+      s.file = f
+      if (header.length > 0) await this.writeAll(f, header)
+      return f
+    }
+  }
+
+  /**
+   * Writes the buffered records as one block. With `rotate`, a file that has now reached
+   * rotate_bytes or rotate_interval_ms is finished (the block that crosses the limit is
+   * the file's last).
+   */
+  private async endBlock(s: Series, rotate: boolean): Promise<void> {
+    const f = s.file
+    if (!f || f.records.length === 0) return
+    const block = await this.format.block(f.records, f.records.length, f.sync)
+    f.records = []
+    f.recordBytes = 0
+    await this.writeAll(f, block)
+    if (rotate && (f.size >= this.config.rotate_bytes || this.aged(f))) await this.finish(s)
+  }
+
+  private aged(f: OpenFile): boolean {
+    return this.config.rotate_interval_ms > 0 && this.now() - f.openedAt >= this.config.rotate_interval_ms
+  }
+
+  /** Finishes the series' current file: last block, fsync, close, fsync the directory. */
+  private async finish(s: Series): Promise<void> {
+    const f = s.file
+    if (!f) return
+    await this.endBlock(s, false)
+    if (f.dirty) await this.io('fsync', f.path, () => f.handle.sync())
+    f.dirty = false
+    s.file = null
+    await this.io('close', f.path, () => f.handle.close())
+    if (s.dirDirty) {
+      s.dirDirty = false
+      await this.syncDir(s.dir)
+    }
+  }
+
+  private async rotateAged(): Promise<void> {
+    if (this.config.rotate_interval_ms <= 0) return
+    for (const s of this.byName.values()) if (s.file && this.aged(s.file)) await this.finish(s)
+  }
+
+  private async syncDirtyDirs(): Promise<void> {
+    const dirs: string[] = []
+    for (const s of this.byName.values()) {
+      if (s.dirDirty) {
+        s.dirDirty = false
+        dirs.push(s.dir)
+      }
+    }
+    if (this.rootDirty) {
+      this.rootDirty = false
+      dirs.push(this.config.path)
+    }
+    await Promise.all(dirs.map((d) => this.syncDir(d)))
+  }
+
+  /** A new directory entry is durable only once the directory itself is fsynced. */
+  private async syncDir(dir: string): Promise<void> {
+    const h = await this.io('open directory', dir, () => this.fs.open(dir, 'r'))
+    try {
+      await this.io('fsync directory', dir, () => h.sync())
+    } finally {
+      await h.close().catch(() => undefined)
+    }
+  }
+
+  private async writeAll(f: OpenFile, buf: Buffer): Promise<void> {
+    let off = 0
+    while (off < buf.length) {
+      const { bytesWritten } = await this.io('write', f.path, () =>
+        f.handle.write(buf, off, buf.length - off, null),
+      )
+      off += bytesWritten
+    }
+    f.size += buf.length
+    f.dirty = true
+  }
+
+  private async io<T>(action: string, path: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      throw fsError(action, path, err)
+    }
+  }
+
+  /** With time rotation on, wakes the writer loop when the oldest open file is due. */
+  private armTimer(): void {
+    if (this.config.rotate_interval_ms <= 0 || this.timer || this.closed || this.failure) return
+    let oldest = Infinity
+    for (const s of this.byName.values()) if (s.file) oldest = Math.min(oldest, s.file.openedAt)
+    if (oldest === Infinity) return
+    const delay = Math.max(0, oldest + this.config.rotate_interval_ms - this.now())
+    this.timer = setTimeout(() => {
+      this.timer = null
+      if (!this.closed) this.enqueue([]).catch(() => undefined) // the failure reaches the next write()
+    }, delay)
+    this.timer.unref()
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+  }
+}
+
+function errnoOf(err: unknown): string {
+  const e = err as NodeJS.ErrnoException
+  return e?.code ?? (err instanceof Error ? err.message : String(err))
+}
+
+function fsError(action: string, path: string, err: unknown): SinkError {
+  if (err instanceof SinkError) return err
+  const code = errnoOf(err)
+  return new SinkError(
+    'FILE_WRITE_FAILED',
+    `file sink cannot ${action} ${path}: ${code}; check that the directory is writable and has free space`,
+    { cause: err, retriable: RETRIABLE_ERRNO.has(code) },
+  )
+}
+
+/** Creates a file sink from its validated config. */
+export function createFileSink(config: FileConfig, ctx: SinkContext, deps: FileSinkDeps = {}): FileSink {
+  return new FileSink(config, ctx.avro, ctx.log.child({ component: 'sink', sink: 'file' }), deps)
+}
