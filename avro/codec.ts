@@ -1,5 +1,5 @@
 import avro from 'avsc'
-export type { AvroSchema } from "../pipeline/schema.js"
+export type { AvroSchema } from '../pipeline/schema.js'
 import type { Type } from 'avsc'
 import type { ChangeEvent, Row } from '../pipeline/event.js'
 import type { AvroSchema, TableSchema } from '../pipeline/schema.js'
@@ -84,7 +84,10 @@ const WideLongType = avro.types.LongType.__with({
 export function compileSchema(schema: AvroSchema): Type {
   return avro.Type.forSchema(schema as avro.Schema, {
     wrapUnions: false,
-    typeHook: (s) => (typeof s === 'object' && s !== null && wideLongSchemas.has(s) ? (WideLongType as unknown as Type) : undefined),
+    typeHook: (s) =>
+      typeof s === 'object' && s !== null && wideLongSchemas.has(s)
+        ? (WideLongType as unknown as Type)
+        : undefined,
   })
 }
 
@@ -130,7 +133,9 @@ export function codecFor(table: TableSchema, opts: AvroOptions): TableCodec {
 }
 
 function columnField(col: TableSchema['columns'][number]): AvroField {
-  return col.nullable ? { name: col.name, type: ['null', col.avro], default: null } : { name: col.name, type: col.avro }
+  return col.nullable
+    ? { name: col.name, type: ['null', col.avro], default: null }
+    : { name: col.name, type: col.avro }
 }
 
 function buildCodec(table: TableSchema, opts: AvroOptions): TableCodec {

@@ -30,7 +30,11 @@ export function redactingStream(secrets: readonly string[], out: Writable): Tran
 }
 
 /** The root logger (JSON lines on stderr, secrets masked). Only cli/ creates one. */
-export function createLogger(level: string, secrets: readonly string[], out: Writable = process.stderr): Logger {
+export function createLogger(
+  level: string,
+  secrets: readonly string[],
+  out: Writable = process.stderr,
+): Logger {
   return pino(
     {
       level,

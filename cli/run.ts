@@ -8,6 +8,7 @@ import { PipelineRunner } from '../pipeline/runner.js'
 import { FileStateStore } from '../pipeline/state.js'
 import { SINKS } from '../sinks/index.js'
 import { createLogger } from './logger.js'
+import { progressBar } from './progress.js'
 
 /** How long a graceful stop may take before the process exits anyway. */
 const STOP_DEADLINE_MS = 10_000
@@ -27,11 +28,16 @@ export function buildPipeline(p: PipelineConfig, config: SluiceConfig, log: Logg
     pipeline: p.name,
     log: plog.child({ component: 'source', connector: src.type }),
     avro: p.avro,
+    onSnapshotProgress: process.stderr.isTTY ? progressBar(p.name) : undefined,
   })
   const sinks = p.sinks.map((s, i) => {
     const type = (s as { type: string }).type
     const entry = entryFor(SINKS, type) as SinkEntry<unknown>
-    return entry.create(s, { pipeline: p.name, log: plog.child({ component: 'sink', sink: type, index: i }), avro: p.avro })
+    return entry.create(s, {
+      pipeline: p.name,
+      log: plog.child({ component: 'sink', sink: type, index: i }),
+      avro: p.avro,
+    })
   })
   return new PipelineRunner({
     name: p.name,
@@ -119,7 +125,11 @@ export async function cleanupCommand(file: string, pipeline: string): Promise<nu
   const entry = entryFor(SOURCES, src.type) as SourceEntry<unknown>
   try {
     const done = entry.cleanup
-      ? await entry.cleanup(p.source, { pipeline: p.name, log: log.child({ pipeline: p.name }), avro: p.avro })
+      ? await entry.cleanup(p.source, {
+          pipeline: p.name,
+          log: log.child({ pipeline: p.name }),
+          avro: p.avro,
+        })
       : []
     const { rm } = await import('node:fs/promises')
     await rm(`${config.state.path}/${p.name}.json`, { force: true })

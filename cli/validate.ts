@@ -1,5 +1,4 @@
-import { ConfigInvalidError, formatProblem, loadConfig, type Env } from '../config/index.js'
-import { redactSecrets } from '../config/errors.js'
+import { ConfigInvalidError, formatProblem, loadConfig, redactSecrets, type Env } from '../config/index.js'
 import { ConfigError } from '../pipeline/errors.js'
 
 /** Where validateCommand() writes; process.stdout and process.stderr in the CLI. */

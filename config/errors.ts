@@ -26,7 +26,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
   let out = ''
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`
-    else if (typeof seg === 'string' && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out === '' ? seg : `.${seg}`
+    else if (typeof seg === 'string' && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg))
+      out += out === '' ? seg : `.${seg}`
     else out += `[${JSON.stringify(String(seg))}]`
   }
   return out
@@ -41,7 +42,10 @@ export class ConfigInvalidError extends ConfigError {
 
   constructor(file: string, problems: readonly ConfigProblem[]) {
     const n = problems.length
-    super('CONFIG_INVALID', `${file}: ${n} config problem${n === 1 ? '' : 's'}:\n${problems.map(formatProblem).join('\n')}`)
+    super(
+      'CONFIG_INVALID',
+      `${file}: ${n} config problem${n === 1 ? '' : 's'}:\n${problems.map(formatProblem).join('\n')}`,
+    )
     this.problems = problems
   }
 }

@@ -4,7 +4,7 @@ import type { Env } from './interpolate.js'
 import { loadConfigWith, parseConfigWith, type LoadedConfig } from './load.js'
 import { buildConfigSchema } from './schema.js'
 
-export { ConfigInvalidError, formatProblem, type ConfigProblem } from './errors.js'
+export { ConfigInvalidError, formatProblem, redactSecrets, type ConfigProblem } from './errors.js'
 export type { Env } from './interpolate.js'
 export type { LoadedConfig } from './load.js'
 export type { ConnectorConfig, PipelineConfig, SluiceConfig } from './schema.js'

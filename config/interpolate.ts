@@ -36,19 +36,24 @@ function defaultReadFile(path: string): string {
   return readFileSync(path, 'utf8')
 }
 
-type Resolved = { kind: 'value'; value: string; secret: boolean } | { kind: 'keep' } | { kind: 'error'; message: string }
+type Resolved =
+  { kind: 'value'; value: string; secret: boolean } | { kind: 'keep' } | { kind: 'error'; message: string }
 
 function resolveRef(body: string, src: InterpolationSources): Resolved {
   if (body.startsWith('file:')) {
     const given = body.slice('file:'.length)
-    if (given === '') return { kind: 'error', message: "'${file:}' needs a path, as in '${file:/run/secrets/pg}'" }
+    if (given === '')
+      return { kind: 'error', message: "'${file:}' needs a path, as in '${file:/run/secrets/pg}'" }
     const path = isAbsolute(given) ? given : resolve(src.baseDir, given)
     let text: string
     try {
       text = (src.readFile ?? defaultReadFile)(path)
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'unreadable'
-      return { kind: 'error', message: `cannot read secret file ${path} (${code}); check the path and its permissions` }
+      return {
+        kind: 'error',
+        message: `cannot read secret file ${path} (${code}); check the path and its permissions`,
+      }
     }
     // Secret files are usually written with a trailing newline (echo, docker secrets);
     // one is never part of a password, more than one might be intentional content.

@@ -35,7 +35,12 @@ type Path = readonly PropertyKey[]
  * the real registries). Throws ConfigInvalidError listing every problem with file:line:col;
  * YAML syntax errors stop before interpolation, since positions past them are unreliable.
  */
-export function parseConfigWith(schema: ConfigSchema, text: string, file: string, env: Env = process.env): LoadedConfig {
+export function parseConfigWith(
+  schema: ConfigSchema,
+  text: string,
+  file: string,
+  env: Env = process.env,
+): LoadedConfig {
   // 1. Parse, keeping positions.
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false })
@@ -57,6 +62,7 @@ export function parseConfigWith(schema: ConfigSchema, text: string, file: string
   const failed = interp.problems.map((p) => p.path)
 
   // 3. Validate.
+  // maxAliasCount bounds alias expansion ("billion laughs"); 100 is yaml's default, kept explicit.
   const data: unknown = doc.toJS({ maxAliasCount: 100 })
   const knownKeys = new Map<string, string[]>()
   const validate = () => schema.safeParse(data, { error: (iss) => issueMessage(iss, knownKeys) })
@@ -84,7 +90,11 @@ export function parseConfigWith(schema: ConfigSchema, text: string, file: string
  * Reads `file` and runs parseConfigWith() on it. An unreadable file is a ConfigError with
  * code `CONFIG_UNREADABLE`.
  */
-export async function loadConfigWith(schema: ConfigSchema, file: string, env: Env = process.env): Promise<LoadedConfig> {
+export async function loadConfigWith(
+  schema: ConfigSchema,
+  file: string,
+  env: Env = process.env,
+): Promise<LoadedConfig> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
@@ -113,7 +123,9 @@ function yamlMessage(e: YAMLError, text: string): string {
   switch (e.code) {
     case 'DUPLICATE_KEY': {
       // The error marks only the key's first character; the key runs up to its `:`.
-      const key = /^("[^"\n]*"|'[^'\n]*'|[^:\n]*?)\s*:/.exec(text.slice(e.pos[0]))?.[1]?.replace(/^(["'])(.*)\1$/, '$2')
+      const key = /^("[^"\n]*"|'[^'\n]*'|[^:\n]*?)\s*:/
+        .exec(text.slice(e.pos[0]))?.[1]
+        ?.replace(/^(["'])(.*)\1$/, '$2')
       return `duplicate key${key ? ` '${key}'` : ''}; a key may appear once per mapping`
     }
     case 'MULTIPLE_DOCS':
@@ -179,7 +191,7 @@ function issueMessage(iss: z.core.$ZodRawIssue, knownKeys: Map<string, string[]>
         const key = path[path.length - 1]
         return key === undefined ? 'missing value' : `missing required key '${String(key)}'`
       }
-      if (path.length === 0 && iss.input === null) return 'the file is empty; it needs at least a pipelines list'
+      if (path.length === 0 && iss.input === null) return 'the file is empty; it needs a pipelines list'
       if (iss.expected === 'int' && typeof iss.input === 'number') return 'must be a whole number'
       return `expected ${describeExpected(iss.expected)}, got ${describeValue(iss.input)}`
     }
@@ -187,13 +199,14 @@ function issueMessage(iss: z.core.$ZodRawIssue, knownKeys: Map<string, string[]>
     case 'too_big': {
       const small = iss.code === 'too_small'
       const bound = Number(small ? iss.minimum : iss.maximum)
-      const inclusive = iss.inclusive !== false
-      if (iss.origin === 'array') return `must have ${small ? 'at least' : 'at most'} ${plural(bound, 'item')}`
+      const limit = small ? 'at least' : 'at most'
+      if (iss.origin === 'array') return `must have ${limit} ${plural(bound, 'item')}`
       if (iss.origin === 'string') {
-        if (small && bound === 1) return 'must not be empty'
-        return `must be ${small ? 'at least' : 'at most'} ${plural(bound, 'character')} long`
+        return small && bound === 1
+          ? 'must not be empty'
+          : `must be ${limit} ${plural(bound, 'character')} long`
       }
-      if (inclusive) return `must be ${small ? 'at least' : 'at most'} ${bound}`
+      if (iss.inclusive !== false) return `must be ${limit} ${bound}`
       return `must be ${small ? 'greater' : 'less'} than ${bound}`
     }
     case 'invalid_value':
@@ -201,7 +214,9 @@ function issueMessage(iss: z.core.$ZodRawIssue, knownKeys: Map<string, string[]>
         ? `must be ${String(iss.values[0])}`
         : `must be one of: ${iss.values.map(String).join(', ')}`
     case 'invalid_format':
-      return iss.format === 'regex' && iss.pattern ? `must match ${iss.pattern}` : `must be a valid ${iss.format}`
+      return iss.format === 'regex' && iss.pattern
+        ? `must match ${iss.pattern}`
+        : `must be a valid ${iss.format}`
     case 'not_multiple_of':
       return `must be a multiple of ${String(iss.divisor)}`
     case 'unrecognized_keys': {
@@ -235,8 +250,10 @@ function unknownKeyMessage(key: string, known: readonly string[] | undefined): s
   const best = known
     .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))
     .sort((a, b) => a.d - b.d)[0]!
-  if (best.d <= Math.max(1, Math.floor(best.k.length / 3))) return `unknown key '${key}'; did you mean '${best.k}'?`
-  return `unknown key '${key}'; known keys: ${known.join(', ')}`
+  // A typo is a small edit away (`tabels`); anything further gets the whole list.
+  return best.d <= Math.max(1, Math.floor(best.k.length / 3))
+    ? `unknown key '${key}'; did you mean '${best.k}'?`
+    : `unknown key '${key}'; known keys: ${known.join(', ')}`
 }
 
 function issueProblems(
@@ -278,7 +295,9 @@ function locate(doc: Document, path: Path, want: 'value' | 'key'): number {
     node = deref(doc, node)
     let next: { node: unknown; holder: Pair | undefined } | undefined
     if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && String(isScalar(p.key) ? p.key.value : p.key) === String(seg))
+      const pair = node.items.find(
+        (p) => isPair(p) && String(isScalar(p.key) ? p.key.value : p.key) === String(seg),
+      )
       if (pair) next = { node: pair.value, holder: pair }
     } else if (isSeq(node) && typeof seg === 'number' && seg < node.items.length) {
       next = { node: node.items[seg], holder: undefined }
@@ -309,7 +328,12 @@ function nodeAt(doc: Document, path: Path): unknown {
  * Replaces whole-`${...}` strings by their YAML number/boolean reading where the schema
  * asked for one. Returns whether anything changed, i.e. whether to validate again.
  */
-function promoteWholeValues(issues: readonly z.core.$ZodIssue[], doc: Document, whole: Map<Scalar, string>, data: unknown): boolean {
+function promoteWholeValues(
+  issues: readonly z.core.$ZodIssue[],
+  doc: Document,
+  whole: Map<Scalar, string>,
+  data: unknown,
+): boolean {
   let changed = false
   for (const issue of issues) {
     if (issue.code !== 'invalid_type' || !['number', 'int', 'boolean'].includes(issue.expected)) continue
@@ -318,13 +342,16 @@ function promoteWholeValues(issues: readonly z.core.$ZodIssue[], doc: Document, 
     if (text === undefined) continue
     let typed: unknown
     try {
-      typed = parseYaml(text)
+      // Silent: yaml would otherwise print warnings about the text, which is a secret.
+      typed = parseYaml(text, { logLevel: 'silent' })
     } catch {
       continue
     }
     const wanted = issue.expected === 'boolean' ? 'boolean' : 'number'
     if (typeof typed !== wanted) continue
-    const parent = issue.path.slice(0, -1).reduce<unknown>((o, seg) => (o as Record<PropertyKey, unknown>)?.[seg], data)
+    const parent = issue.path
+      .slice(0, -1)
+      .reduce<unknown>((o, seg) => (o as Record<PropertyKey, unknown>)?.[seg], data)
     if (typeof parent !== 'object' || parent === null) continue
     ;(parent as Record<PropertyKey, unknown>)[issue.path[issue.path.length - 1]!] = typed
     changed = true

@@ -14,7 +14,10 @@ export interface ConnectorConfig {
 const PIPELINE_NAME = /^[A-Za-z0-9_-]{1,64}$/
 
 /** Discriminated union on `type` over registry entries, with errors that list the known types. */
-function connectorUnion(kind: 'source' | 'sink', entries: readonly (SourceEntry | SinkEntry)[]): z.ZodType<ConnectorConfig> {
+function connectorUnion(
+  kind: 'source' | 'sink',
+  entries: readonly (SourceEntry | SinkEntry)[],
+): z.ZodType<ConnectorConfig> {
   const known = entries.length === 0 ? '(none registered)' : entries.map((e) => e.type).join(', ')
   // Registry entries type their schema as ZodType<C>; each is a strict object with a `type`
   // literal (checked by discriminatedUnion when it is built), which is what it needs.
@@ -49,7 +52,9 @@ const avroSchema = z
     unsupported: z
       .enum(['fail', 'string'])
       .default('fail')
-      .describe('A column of a type with no Avro mapping: `fail` naming it, or carry its text rendering as a string.'),
+      .describe(
+        'A column of a type with no Avro mapping: `fail` naming it, or carry its text rendering as a string.',
+      ),
   })
   // prefault, not default: zod 4 returns a default as-is, prefault parses it so the
   // inner defaults apply; the same below for state and log.
@@ -87,7 +92,7 @@ const adminSchema = z
       .meta({ examples: [8080] }),
   })
   .optional()
-  .describe('HTTP API for health, metrics, status and snapshot triggers; off when absent.')
+  .describe('Admin HTTP API (health, metrics, status): accepted for forward compatibility; not served yet.')
 
 const logSchema = z
   .strictObject({
@@ -97,7 +102,7 @@ const logSchema = z
       .describe('Lowest level written; `info` logs lifecycle only (start, phase change, stop).'),
   })
   .prefault({})
-  .describe('Logging (JSON lines on stdout).')
+  .describe('Logging (JSON lines on stderr).')
 
 /** Reports each repeated pipeline name at the repeat, naming where it was first used. */
 function uniqueNames(pipelines: unknown, ctx: z.core.$RefinementCtx): void {
@@ -130,13 +135,17 @@ export function buildConfigSchema(sources: readonly SourceEntry[], sinks: readon
         .regex(PIPELINE_NAME, 'must be 1 to 64 letters, digits, _ or -')
         .describe('Unique pipeline name; keys its state, metrics and logs, and defaults the Avro prefix.')
         .meta({ examples: ['shop'] }),
-      source: connectorUnion('source', sources).describe('Where changes come from; `type` selects the connector.'),
+      source: connectorUnion('source', sources).describe(
+        'Where changes come from; `type` selects the connector.',
+      ),
       // An empty tuple rather than array().max(0): zod aborts the whole parse on an
       // over-long array (before reading its items), which would hide other problems.
       transforms: z
         .tuple([], {
           error: (iss) =>
-            iss.code === 'too_big' ? 'transforms are not supported yet (issue #8); remove the transforms list' : undefined,
+            iss.code === 'too_big'
+              ? 'transforms are not supported yet (issue #8); remove the transforms list'
+              : undefined,
         })
         .default([])
         .describe('Per-event transforms (filter, route, mask, unwrap); not supported yet, must be empty.'),

@@ -31,7 +31,13 @@ export class Checkpointer {
    * Waits for room, then tracks a batch needing `parts` resolutions (one per sink). A batch
    * larger than the caps is admitted alone when nothing else is in flight.
    */
-  async track(checkpoint: string, events: number, bytes: number, parts: number, signal?: AbortSignal): Promise<Entry> {
+  async track(
+    checkpoint: string,
+    events: number,
+    bytes: number,
+    parts: number,
+    signal?: AbortSignal,
+  ): Promise<Entry> {
     while (
       this.queue.length > 0 &&
       (this.events + events > this.maxEvents || this.bytes + bytes > this.maxBytes)

@@ -102,12 +102,12 @@ export class PipelineRunner {
     const { source, sinks } = this.opts
     for await (const batch of source.start(from, stop)) {
       if (this.failure) break
-      const entry = await this.tracker.track(batch.checkpoint, batch.events.length, batch.bytes, sinks.length, stop).catch(
-        (err: unknown) => {
+      const entry = await this.tracker
+        .track(batch.checkpoint, batch.events.length, batch.bytes, sinks.length, stop)
+        .catch((err: unknown) => {
           if (stop.aborted) return null
           throw err
-        },
-      )
+        })
       if (!entry) break
       this.stats.batches++
       this.stats.events += batch.events.length
@@ -126,9 +126,13 @@ export class PipelineRunner {
     this.failure =
       err instanceof SluiceError
         ? err
-        : new SinkError('PIPELINE_FAILED', `pipeline ${this.opts.name} failed: ${(err as Error)?.message ?? String(err)}`, {
-            cause: err,
-          })
+        : new SinkError(
+            'PIPELINE_FAILED',
+            `pipeline ${this.opts.name} failed: ${(err as Error)?.message ?? String(err)}`,
+            {
+              cause: err,
+            },
+          )
     this.internal.abort(this.failure)
     this.tracker.wakeAll()
   }
@@ -140,7 +144,10 @@ export class PipelineRunner {
       await new Promise((r) => setTimeout(r, 5))
     }
     if (this.tracker.inFlight.batches > 0 && !this.failure) {
-      this.opts.log.warn({ inFlight: this.tracker.inFlight }, 'stopping with undelivered batches; they will be re-read on restart')
+      this.opts.log.warn(
+        { inFlight: this.tracker.inFlight },
+        'stopping with undelivered batches; they will be re-read on restart',
+      )
     }
   }
 

@@ -31,6 +31,17 @@ export interface SourceContext {
   readonly pipeline: string
   readonly log: Logger
   readonly avro: AvroOptions
+  /** Snapshot progress per table (called at most a few times a second, and when a table is done). */
+  readonly onSnapshotProgress?: (p: SnapshotProgress) => void
+}
+
+/** Rows read so far of one table during a snapshot. */
+export interface SnapshotProgress {
+  readonly table: string
+  readonly rows: number
+  /** Planner estimate (pg_class.reltuples); 0 when unknown. */
+  readonly estimate: number
+  readonly done: boolean
 }
 
 /** Pipeline-level Avro options (config key `avro`). */

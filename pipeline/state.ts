@@ -37,9 +37,13 @@ export class FileStateStore implements StateStore {
       text = await readFile(this.file(pipeline), 'utf8')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-      throw new SluiceError('STATE_READ_FAILED', `cannot read state file ${this.file(pipeline)}: ${(err as Error).message}`, {
-        cause: err,
-      })
+      throw new SluiceError(
+        'STATE_READ_FAILED',
+        `cannot read state file ${this.file(pipeline)}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      )
     }
     try {
       const s = JSON.parse(text) as PipelineState

@@ -7,7 +7,8 @@ export const PACKAGE_ROOT: string = (() => {
   let dir = dirname(fileURLToPath(import.meta.url))
   for (;;) {
     const p = join(dir, 'package.json')
-    if (existsSync(p) && (JSON.parse(readFileSync(p, 'utf8')) as { name?: string }).name === 'sluice') return dir
+    if (existsSync(p) && (JSON.parse(readFileSync(p, 'utf8')) as { name?: string }).name === 'sluice')
+      return dir
     const up = dirname(dir)
     if (up === dir) throw new Error('cannot find the sluice package.json')
     dir = up

@@ -13,7 +13,12 @@ export const SCHEMA_FILE = fileURLToPath(new URL('../config/sluice.schema.json',
  * with `$schema`, `title` and `description` first. Deterministic, ends with a newline.
  */
 export function renderConfigJsonSchema(schema: z.ZodType = configSchema): string {
-  const { $schema: _draft, title: _title, description: _description, ...rest } = z.toJSONSchema(schema, {
+  const {
+    $schema: _draft,
+    title: _title,
+    description: _description,
+    ...rest
+  } = z.toJSONSchema(schema, {
     io: 'input',
     target: 'draft-2020-12',
   })

@@ -8,7 +8,7 @@ const which = process.argv[2]
 const roots = which ? [join('test', which)] : ['test/unit', 'test/integration']
 const files = []
 const walk = (dir) => {
-  let names = []
+  let names
   try {
     names = readdirSync(dir)
   } catch {

@@ -28,7 +28,9 @@ export const postgresConfig = z
     snapshot: z
       .enum(['initial', 'never', 'initial_only'])
       .default('initial')
-      .describe('`initial`: snapshot existing rows, then stream; `never`: stream only; `initial_only`: snapshot, then stop.'),
+      .describe(
+        '`initial`: snapshot existing rows, then stream; `never`: stream only; `initial_only`: snapshot, then stop.',
+      ),
     key_columns: z
       .record(z.string(), z.array(z.string().min(1)).min(1))
       .default({})

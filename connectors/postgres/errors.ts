@@ -20,16 +20,26 @@ export function classifyPgError(err: unknown, where: string): SluiceError {
     )
   }
   if (code === '3D000') {
-    return new PreconditionError('PG_DATABASE_NOT_FOUND', `database in ${where} does not exist: check source.url`, { cause: err })
+    return new PreconditionError(
+      'PG_DATABASE_NOT_FOUND',
+      `database in ${where} does not exist: check source.url`,
+      { cause: err },
+    )
   }
   if (code === '42501') {
-    return new PreconditionError('PG_PERMISSION_DENIED', `permission denied on ${where}: ${msg}`, { cause: err })
+    return new PreconditionError('PG_PERMISSION_DENIED', `permission denied on ${where}: ${msg}`, {
+      cause: err,
+    })
   }
   if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND'].includes(code)) {
-    return new SourceError('PG_CONNECTION_FAILED', `cannot reach ${where} (${code}): is the server running and reachable?`, {
-      cause: err,
-      retriable: code !== 'ENOTFOUND',
-    })
+    return new SourceError(
+      'PG_CONNECTION_FAILED',
+      `cannot reach ${where} (${code}): is the server running and reachable?`,
+      {
+        cause: err,
+        retriable: code !== 'ENOTFOUND',
+      },
+    )
   }
   if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') {
     return new SourceError('PG_CONNECTION_LOST', `connection to ${where} lost (SQLSTATE ${code}): ${msg}`, {
@@ -37,7 +47,11 @@ export function classifyPgError(err: unknown, where: string): SluiceError {
       retriable: true,
     })
   }
-  return new SourceError('PG_ERROR', `postgres error on ${where}${code ? ` (SQLSTATE ${code})` : ''}: ${msg}`, { cause: err })
+  return new SourceError(
+    'PG_ERROR',
+    `postgres error on ${where}${code ? ` (SQLSTATE ${code})` : ''}: ${msg}`,
+    { cause: err },
+  )
 }
 
 /** The URL without its password, for messages and logs. */

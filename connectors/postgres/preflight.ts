@@ -34,13 +34,22 @@ export async function preflight(
       `wal_level is '${wal_level}' but logical decoding needs 'logical': set wal_level = logical in postgresql.conf (or ALTER SYSTEM SET wal_level = logical) and restart the server`,
     )
   }
-  const role = await one<{ user: string; db: string; rolreplication: boolean; rolsuper: boolean; version: number }>(
+  const role = await one<{
+    user: string
+    db: string
+    rolreplication: boolean
+    rolsuper: boolean
+    version: number
+  }>(
     `SELECT current_user AS user, current_database() AS db, r.rolreplication, r.rolsuper,
             current_setting('server_version_num')::int AS version
        FROM pg_roles r WHERE r.rolname = current_user`,
   )
   if (role.version < 100000) {
-    throw new PreconditionError('PG_VERSION', `postgres ${role.version} is too old: pgoutput needs Postgres 10 or later`)
+    throw new PreconditionError(
+      'PG_VERSION',
+      `postgres ${role.version} is too old: pgoutput needs Postgres 10 or later`,
+    )
   }
   if (!role.rolreplication && !role.rolsuper) {
     throw new PreconditionError(
@@ -90,10 +99,14 @@ export async function preflight(
     }
   }
 
-  const pub = await one<{ n: number }>('SELECT count(*)::int AS n FROM pg_publication WHERE pubname = $1', [publication])
+  const pub = await one<{ n: number }>('SELECT count(*)::int AS n FROM pg_publication WHERE pubname = $1', [
+    publication,
+  ])
   const publicationExists = pub.n > 0
   if (!publicationExists && !role.rolsuper) {
-    const { can } = await one<{ can: boolean }>(`SELECT has_database_privilege(current_database(), 'CREATE') AS can`)
+    const { can } = await one<{ can: boolean }>(
+      `SELECT has_database_privilege(current_database(), 'CREATE') AS can`,
+    )
     const notOwned = (
       await client.query<{ t: string }>(
         `SELECT n.nspname || '.' || c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

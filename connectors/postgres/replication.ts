@@ -67,7 +67,12 @@ export class ReplicationStream {
    * Starts streaming `slot` from `startLsn` (0 = the slot's confirmed_flush_lsn). Returns a
    * promise that settles when the stream ends (rejects on a server error).
    */
-  start(slot: string, startLsn: bigint, pluginOptions: Record<string, string>, handlers: ReplicationHandlers): Promise<unknown> {
+  start(
+    slot: string,
+    startLsn: bigint,
+    pluginOptions: Record<string, string>,
+    handlers: ReplicationHandlers,
+  ): Promise<unknown> {
     const client = this.connection
     const conn = (client as unknown as { connection: PgConnection }).connection
     conn.on('copyData', (msg: { chunk: Buffer }) => {

@@ -97,7 +97,11 @@ export class PostgresSource implements Source {
     this.slot = cfg.slot ?? defaultObjectName(ctx.pipeline)
     this.publication = cfg.publication ?? defaultObjectName(ctx.pipeline)
     this.where = redactUrl(cfg.url)
-    this.clientConfig = { connectionString: cfg.url, options: SESSION_OPTIONS, application_name: `sluice:${ctx.pipeline}` }
+    this.clientConfig = {
+      connectionString: cfg.url,
+      options: SESSION_OPTIONS,
+      application_name: `sluice:${ctx.pipeline}`,
+    }
     this.log = ctx.log
   }
 
@@ -146,7 +150,10 @@ export class PostgresSource implements Source {
       this.repl = new ReplicationStream(this.clientConfig, this.log)
       await this.repl.connect().catch((err: unknown) => Promise.reject(classifyPgError(err, this.where)))
       const created = await this.createSlot(true)
-      this.log.info({ slot: this.slot, consistentPoint: created.consistentPoint }, 'slot created; snapshot starting')
+      this.log.info(
+        { slot: this.slot, consistentPoint: created.consistentPoint },
+        'slot created; snapshot starting',
+      )
       yield* this.snapshot(created.lsn, created.snapshotName!, signal)
       if (signal.aborted || !mode.shouldStream()) return
       startLsn = created.lsn
@@ -168,13 +175,19 @@ export class PostgresSource implements Source {
     yield* this.stream(startLsn, from, signal)
   }
 
-  private async createSlot(exportSnapshot: boolean): Promise<{ lsn: bigint; consistentPoint: string; snapshotName: string | null }> {
+  private async createSlot(
+    exportSnapshot: boolean,
+  ): Promise<{ lsn: bigint; consistentPoint: string; snapshotName: string | null }> {
     try {
       const res = await this.repl!.connection.query(
         `CREATE_REPLICATION_SLOT ${ident(this.slot)} LOGICAL pgoutput ${exportSnapshot ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT'}`,
       )
       const row = res.rows[0] as { consistent_point: string; snapshot_name: string | null }
-      return { lsn: parseLsn(row.consistent_point), consistentPoint: row.consistent_point, snapshotName: row.snapshot_name }
+      return {
+        lsn: parseLsn(row.consistent_point),
+        consistentPoint: row.consistent_point,
+        snapshotName: row.snapshot_name,
+      }
     } catch (err) {
       throw classifyPgError(err, `replication slot '${this.slot}'`)
     }
@@ -192,7 +205,9 @@ export class PostgresSource implements Source {
   private async ensurePublication(c: pg.Client): Promise<void> {
     const tables = this.pre!.tables
     const list = tables.map(quoteTable).join(', ')
-    const exists = (await this.query(c, 'SELECT 1 FROM pg_publication WHERE pubname = $1', [this.publication])).rowCount
+    const exists = (
+      await this.query(c, 'SELECT 1 FROM pg_publication WHERE pubname = $1', [this.publication])
+    ).rowCount
     if (!exists) {
       await this.query(c, `CREATE PUBLICATION ${ident(this.publication)} FOR TABLE ${list}`)
       this.log.info({ publication: this.publication }, 'publication created')
@@ -200,14 +215,21 @@ export class PostgresSource implements Source {
     }
     const have = new Set(
       (
-        await this.query(c, 'SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1', [this.publication])
+        await this.query(c, 'SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1', [
+          this.publication,
+        ])
       ).rows.map((r: { schemaname: string; tablename: string }) => `${r.schemaname}.${r.tablename}`),
     )
     const missing = tables.filter((t) => !have.has(qualified(t)))
     if (missing.length === 0) return
     try {
-      await c.query(`ALTER PUBLICATION ${ident(this.publication)} ADD TABLE ${missing.map(quoteTable).join(', ')}`)
-      this.log.info({ publication: this.publication, added: missing.map(qualified) }, 'tables added to publication')
+      await c.query(
+        `ALTER PUBLICATION ${ident(this.publication)} ADD TABLE ${missing.map(quoteTable).join(', ')}`,
+      )
+      this.log.info(
+        { publication: this.publication, added: missing.map(qualified) },
+        'tables added to publication',
+      )
     } catch (err) {
       throw new PreconditionError(
         'PG_PUBLICATION_MISSING_TABLES',
@@ -223,7 +245,11 @@ export class PostgresSource implements Source {
    * counter over all tables; the final checkpoint has index END, which marks the snapshot
    * complete once acknowledged.
    */
-  private async *snapshot(cp: bigint, snapshotName: string, signal: AbortSignal): AsyncGenerator<ChangeBatch> {
+  private async *snapshot(
+    cp: bigint,
+    snapshotName: string,
+    signal: AbortSignal,
+  ): AsyncGenerator<ChangeBatch> {
     const client = await this.connect()
     const log = this.log.child({ phase: 'snapshot' })
     const startedMs = Date.now()
@@ -266,7 +292,11 @@ export class PostgresSource implements Source {
       )
       for (const t of this.pre!.tables) {
         const meta = metas.get(t.oid)
-        if (!meta) throw new SourceError('PG_TABLE_DROPPED', `table ${qualified(t)} was dropped before the snapshot read it`)
+        if (!meta)
+          throw new SourceError(
+            'PG_TABLE_DROPPED',
+            `table ${qualified(t)} was dropped before the snapshot read it`,
+          )
         const schema = await this.schemas!.build(client, meta)
         const cols = schema.columns
         const keyIdx = schema.keyColumns.map((k) => cols.findIndex((c) => c.name === k))
@@ -274,9 +304,12 @@ export class PostgresSource implements Source {
         log.info({ table: qualified(meta), estimate }, 'snapshot of table started')
         let rows = 0
         let lastLog = Date.now()
+        let lastProgress = 0
         const parser = new CopyTextParser()
         const stream = client.query(
-          copyTo(`COPY (SELECT ${cols.map((c) => ident(c.name)).join(', ')} FROM ${quoteTable(meta)}) TO STDOUT`),
+          copyTo(
+            `COPY (SELECT ${cols.map((c) => ident(c.name)).join(', ')} FROM ${quoteTable(meta)}) TO STDOUT`,
+          ),
         )
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           bytes += chunk.length
@@ -302,12 +335,18 @@ export class PostgresSource implements Source {
               if (signal.aborted) return
             }
           }
-          if (Date.now() - lastLog > 5000) {
-            lastLog = Date.now()
+          const now = Date.now()
+          if (now - lastProgress > 250) {
+            lastProgress = now
+            this.ctx.onSnapshotProgress?.({ table: qualified(meta), rows, estimate, done: false })
+          }
+          if (now - lastLog > 5000) {
+            lastLog = now
             log.info({ table: qualified(meta), rows, estimate }, 'snapshot progress')
           }
         }
         parser.end()
+        this.ctx.onSnapshotProgress?.({ table: qualified(meta), rows, estimate, done: true })
         log.info({ table: qualified(meta), rows }, 'snapshot of table done')
       }
       await client.query('COMMIT')
@@ -397,7 +436,9 @@ export class PostgresSource implements Source {
     const c = await this.connect()
     const done: string[] = []
     try {
-      const slot = await this.query(c, 'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [this.slot])
+      const slot = await this.query(c, 'SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [
+        this.slot,
+      ])
       if (slot.rowCount) {
         const pid = (slot.rows[0] as { active_pid: number | null }).active_pid
         if (pid !== null) {
@@ -479,9 +520,12 @@ class StreamReader {
       (err: unknown) => this.fail(classifyPgError(err, `replication slot '${slot}'`)),
     )
     this.source.addTimer(
-      setInterval(() => {
-        if (repl.sinceLastStatus >= cfg.status_interval_ms) repl.sendStatus(this.source.confirmed)
-      }, Math.min(cfg.status_interval_ms, 1000)),
+      setInterval(
+        () => {
+          if (repl.sinceLastStatus >= cfg.status_interval_ms) repl.sendStatus(this.source.confirmed)
+        },
+        Math.min(cfg.status_interval_ms, 1000),
+      ),
     )
     if (cfg.heartbeat_interval_ms > 0) {
       this.source.addTimer(
@@ -507,7 +551,11 @@ class StreamReader {
       }
     } finally {
       signal.removeEventListener('abort', onAbort)
-      if (this.toastSkipped > 0) this.log.info({ skipped: this.toastSkipped }, 'updates skipped: row gone before its TOAST value could be read')
+      if (this.toastSkipped > 0)
+        this.log.info(
+          { skipped: this.toastSkipped },
+          'updates skipped: row gone before its TOAST value could be read',
+        )
     }
   }
 
@@ -528,7 +576,11 @@ class StreamReader {
     try {
       msg = this.decoder.decode(data)
     } catch (err) {
-      this.fail(new SourceError('PG_DECODE_FAILED', `cannot decode a pgoutput message: ${(err as Error).message}`, { cause: err }))
+      this.fail(
+        new SourceError('PG_DECODE_FAILED', `cannot decode a pgoutput message: ${(err as Error).message}`, {
+          cause: err,
+        }),
+      )
       return
     }
     if (this.blocked) {
@@ -686,7 +738,11 @@ class StreamReader {
 
   private relation(id: number): RelationState {
     const r = this.relations.get(id)
-    if (!r) throw new SourceError('PG_UNKNOWN_RELATION', `pgoutput sent a change for relation ${id} before describing it`)
+    if (!r)
+      throw new SourceError(
+        'PG_UNKNOWN_RELATION',
+        `pgoutput sent a change for relation ${id} before describing it`,
+      )
     return r
   }
 
@@ -719,7 +775,10 @@ class StreamReader {
       if (v === null || v === undefined) row[col.name] = null
       else if (typeof v === 'string') row[col.name] = col.fromText(v)
       else if (v === UNCHANGED_TOAST) {
-        throw new SourceError('PG_UNCHANGED_TOAST', `unchanged TOAST value of ${schema.schema}.${schema.table}.${col.name} was not resolved`)
+        throw new SourceError(
+          'PG_UNCHANGED_TOAST',
+          `unchanged TOAST value of ${schema.schema}.${schema.table}.${col.name} was not resolved`,
+        )
       } else row[col.name] = col.fromText(v.toString('utf8'))
     }
     return row
@@ -777,7 +836,14 @@ class StreamReader {
     return tuple.map((v, i) => (v === UNCHANGED_TOAST ? (row[`c${i}`] ?? null) : v))
   }
 
-  private event(op: Op, rel: RelationState, before: Row | null, after: Row | null, key: Row | null, lsn: number): ChangeEvent {
+  private event(
+    op: Op,
+    rel: RelationState,
+    before: Row | null,
+    after: Row | null,
+    key: Row | null,
+    lsn: number,
+  ): ChangeEvent {
     const tx = this.tx
     if (!tx) throw new SourceError('PG_PROTOCOL', 'pgoutput sent a change outside a transaction')
     const schema = rel.schema!

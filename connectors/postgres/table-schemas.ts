@@ -33,10 +33,20 @@ export class TableSchemas {
    * The schema of `meta`'s table with the given columns (default: the catalog's). Column
    * nullability and the primary key come from the catalog `meta`.
    */
-  async build(client: pg.Client, meta: TableMeta, columns: readonly ColumnFacts[] = meta.columns): Promise<TableSchema> {
+  async build(
+    client: pg.Client,
+    meta: TableMeta,
+    columns: readonly ColumnFacts[] = meta.columns,
+  ): Promise<TableSchema> {
     const notNull = new Map(meta.columns.map((c) => [c.name, c.notNull]))
     const keys = meta.primaryKey.length > 0 ? meta.primaryKey : (this.keyColumns[qualified(meta)] ?? [])
-    const signature = JSON.stringify([meta.oid, meta.schema, meta.name, keys, columns.map((c) => [c.name, c.typeOid, c.typmod, notNull.get(c.name) ?? false])])
+    const signature = JSON.stringify([
+      meta.oid,
+      meta.schema,
+      meta.name,
+      keys,
+      columns.map((c) => [c.name, c.typeOid, c.typmod, notNull.get(c.name) ?? false]),
+    ])
     const known = this.bySignature.get(signature)
     if (known) return known
     const types = await resolveTypes(client, [...new Set(columns.map((c) => c.typeOid))])

@@ -26,7 +26,8 @@ export const qualified = (t: { schema: string; name: string }): string => `${t.s
 export const ident = (s: string): string => `"${s.replace(/"/g, '""')}"`
 
 /** Quotes `schema.table` for SQL. */
-export const quoteTable = (t: { schema: string; name: string }): string => `${ident(t.schema)}.${ident(t.name)}`
+export const quoteTable = (t: { schema: string; name: string }): string =>
+  `${ident(t.schema)}.${ident(t.name)}`
 
 function globToRegExp(glob: string): RegExp {
   let re = '^'
@@ -76,7 +77,10 @@ export async function expandTables(client: pg.ClientBase, patterns: readonly str
 }
 
 /** Reads columns, primary key, replica identity and row estimate of tables. */
-export async function tableMeta(client: pg.ClientBase, oids: readonly number[]): Promise<Map<number, TableMeta>> {
+export async function tableMeta(
+  client: pg.ClientBase,
+  oids: readonly number[],
+): Promise<Map<number, TableMeta>> {
   const { rows } = await client.query<{
     oid: number
     schema: string

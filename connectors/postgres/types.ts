@@ -165,7 +165,9 @@ function civilFromDays(z: number): [number, number, number] {
   z += 719468
   const era = Math.floor(z / 146097)
   const doe = z - era * 146097
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365)
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+  )
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
   const mp = Math.floor((5 * doy + 2) / 153)
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1
@@ -248,7 +250,11 @@ function epochMicros(ctx: Ctx): number | bigint {
   if (scratch.days > -100_000 && scratch.days < 100_000) return scratch.days * MICROS_PER_DAY + scratch.micros
   const v = BigInt(scratch.days) * MICROS_PER_DAY_N + BigInt(scratch.micros)
   if (v > INT64_MAX) {
-    throw outOfRange(ctx, 'timestamp after year 294247 (beyond int64 microseconds)', 'cast the column to text')
+    throw outOfRange(
+      ctx,
+      'timestamp after year 294247 (beyond int64 microseconds)',
+      'cast the column to text',
+    )
   }
   return narrow(v)
 }
@@ -422,7 +428,8 @@ function decimalConverter(ctx: Ctx, scale: number): Convert {
         // More fraction digits than the column scale (only via a domain/typmod mismatch):
         // dropping them is allowed only when they are zeros, else the value would change.
         for (let i = dot + 1 + scale; i < t.length; i++) {
-          if (t.charCodeAt(i) !== CH_0) throw outOfRange(ctx, `numeric with more than ${scale} decimals`, 'fix the column type')
+          if (t.charCodeAt(i) !== CH_0)
+            throw outOfRange(ctx, `numeric with more than ${scale} decimals`, 'fix the column type')
         }
         digits = t.slice(start, dot) + t.slice(dot + 1, dot + 1 + scale)
       }
@@ -583,7 +590,9 @@ function dateMapping(ctx: Ctx): Mapping {
 
 function timeMapping(ctx: Ctx): Mapping {
   return {
-    avro: ctx.debezium ? dbz('long', 'io.debezium.time.MicroTime') : { type: 'long', logicalType: 'time-micros' },
+    avro: ctx.debezium
+      ? dbz('long', 'io.debezium.time.MicroTime')
+      : { type: 'long', logicalType: 'time-micros' },
     fromText: (t) => {
       at = 0
       const micros = readTime(t)
@@ -669,7 +678,17 @@ function timestamptzMapping(ctx: Ctx, typmod: number): Mapping {
       if (t === 'infinity' || t === '-infinity') return t
       if (!readTimestamp(t, true)) throw invalid(ctx, 'timestamptz')
       const [y, m, d] = civilFromDays(scratch.days)
-      return isoYear(y) + '-' + pad2(m) + '-' + pad2(d) + 'T' + hms(scratch.micros) + fraction(scratch.micros, width) + 'Z'
+      return (
+        isoYear(y) +
+        '-' +
+        pad2(m) +
+        '-' +
+        pad2(d) +
+        'T' +
+        hms(scratch.micros) +
+        fraction(scratch.micros, width) +
+        'Z'
+      )
     },
   }
 }
@@ -748,9 +767,14 @@ function intervalMapping(ctx: Ctx): Mapping {
           const total = p.months * MICROS_PER_MONTH + p.days * MICROS_PER_DAY + p.micros
           if (Math.abs(p.micros) < 2 ** 52 && Number.isSafeInteger(total)) return total
         }
-        const big = BigInt(p.months) * MICROS_PER_MONTH_N + BigInt(p.days) * MICROS_PER_DAY_N + BigInt(p.micros)
+        const big =
+          BigInt(p.months) * MICROS_PER_MONTH_N + BigInt(p.days) * MICROS_PER_DAY_N + BigInt(p.micros)
         if (big > INT64_MAX || big < INT64_MIN) {
-          throw outOfRange(ctx, 'interval longer than int64 microseconds', 'shorten the interval or cast it to text')
+          throw outOfRange(
+            ctx,
+            'interval longer than int64 microseconds',
+            'shorten the interval or cast it to text',
+          )
         }
         return narrow(big)
       },
@@ -803,7 +827,10 @@ function byteaConverter(ctx: Ctx): Convert {
         out[n++] = CH_BACKSLASH
         i++
       } else {
-        out[n++] = ((t.charCodeAt(i + 1) - CH_0) << 6) | ((t.charCodeAt(i + 2) - CH_0) << 3) | (t.charCodeAt(i + 3) - CH_0)
+        out[n++] =
+          ((t.charCodeAt(i + 1) - CH_0) << 6) |
+          ((t.charCodeAt(i + 2) - CH_0) << 3) |
+          (t.charCodeAt(i + 3) - CH_0)
         i += 3
       }
     }
@@ -1015,7 +1042,17 @@ function arrayConverter(ctx: Ctx, delim: number, elem: Convert): Convert {
 // The mapping.
 
 /** Extension types recognised by name (their oids differ per database). */
-const EXTENSION_STRINGS = new Set(['citext', 'isbn', 'isbn13', 'ismn', 'ismn13', 'issn', 'issn13', 'ean13', 'upc'])
+const EXTENSION_STRINGS = new Set([
+  'citext',
+  'isbn',
+  'isbn13',
+  'ismn',
+  'ismn13',
+  'issn',
+  'issn13',
+  'ean13',
+  'upc',
+])
 
 /** Built-ins carried as their text rendering in both flavours (Debezium: plain string). */
 const PLAIN_STRINGS = new Set([
@@ -1076,7 +1113,8 @@ function mapType(type: PgTypeInfo, typmod: number, ctx: Ctx): Mapping | null {
   if (type.schema !== 'pg_catalog') {
     if (EXTENSION_STRINGS.has(type.name)) return stringMapping
     if (type.name === 'hstore') return hstoreMapping(ctx)
-    if (type.name === 'ltree') return { avro: ctx.debezium ? dbz('string', 'io.debezium.data.Ltree') : 'string', fromText: identity }
+    if (type.name === 'ltree')
+      return { avro: ctx.debezium ? dbz('string', 'io.debezium.data.Ltree') : 'string', fromText: identity }
     return null
   }
   if (PLAIN_STRINGS.has(type.name)) return stringMapping
@@ -1107,7 +1145,10 @@ function mapType(type: PgTypeInfo, typmod: number, ctx: Ctx): Mapping | null {
     case 'bytea':
       return { avro: 'bytes', fromText: byteaConverter(ctx) }
     case 'uuid':
-      return { avro: ctx.debezium ? dbz('string', 'io.debezium.data.Uuid') : { type: 'string', logicalType: 'uuid' }, fromText: identity }
+      return {
+        avro: ctx.debezium ? dbz('string', 'io.debezium.data.Uuid') : { type: 'string', logicalType: 'uuid' },
+        fromText: identity,
+      }
     case 'json':
     case 'jsonb':
       return { avro: ctx.debezium ? dbz('string', 'io.debezium.data.Json') : 'string', fromText: identity }
@@ -1115,7 +1156,10 @@ function mapType(type: PgTypeInfo, typmod: number, ctx: Ctx): Mapping | null {
       return { avro: ctx.debezium ? dbz('string', 'io.debezium.data.Xml') : 'string', fromText: identity }
     case 'tsvector':
       // Debezium's schema name really is spelled `Tsvector`.
-      return { avro: ctx.debezium ? dbz('string', 'io.debezium.data.Tsvector') : 'string', fromText: identity }
+      return {
+        avro: ctx.debezium ? dbz('string', 'io.debezium.data.Tsvector') : 'string',
+        fromText: identity,
+      }
     case 'date':
       return dateMapping(ctx)
     case 'time':

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { startPostgres, type PgServer } from './servers/postgres.js'
-import { pipelineYaml, readEnvelopes, startPipeline, tempDir, waitFor, type Envelope } from './helpers/pipeline.js'
+import {
+  pipelineYaml,
+  readEnvelopes,
+  startPipeline,
+  tempDir,
+  waitFor,
+  type Envelope,
+} from './helpers/pipeline.js'
 
 let pg: PgServer
 
@@ -29,7 +36,10 @@ describe('postgres end to end', () => {
       'shop',
     )
     const t = tempDir()
-    const p = startPipeline(pipelineYaml({ url: pg.urlFor('shop'), tables: ['public.accounts'], dir: t.dir }), t.dir)
+    const p = startPipeline(
+      pipelineYaml({ url: pg.urlFor('shop'), tables: ['public.accounts'], dir: t.dir }),
+      t.dir,
+    )
     try {
       await waitFor(async () => (await readEnvelopes(p.out)).length >= 500, 30_000, 'snapshot')
       await pg.sql(
@@ -71,7 +81,10 @@ describe('postgres end to end', () => {
   test('interleaved transactions are delivered in commit order', async () => {
     await pg.sql('CREATE TABLE ledger (id int PRIMARY KEY, tx text NOT NULL)', [], 'shop')
     const t = tempDir()
-    const p = startPipeline(pipelineYaml({ url: pg.urlFor('shop'), tables: ['public.ledger'], dir: t.dir }), t.dir)
+    const p = startPipeline(
+      pipelineYaml({ url: pg.urlFor('shop'), tables: ['public.ledger'], dir: t.dir }),
+      t.dir,
+    )
     const { default: pgLib } = await import('pg')
     const a = new pgLib.Client({ connectionString: pg.urlFor('shop') })
     const b = new pgLib.Client({ connectionString: pg.urlFor('shop') })
@@ -110,9 +123,16 @@ describe('postgres end to end', () => {
   })
 
   test('primary-key update is a delete of the old key and a create of the new; truncate is op t', async () => {
-    await pg.sql(`CREATE TABLE items (id int PRIMARY KEY, label text); INSERT INTO items VALUES (1, 'one')`, [], 'shop')
+    await pg.sql(
+      `CREATE TABLE items (id int PRIMARY KEY, label text); INSERT INTO items VALUES (1, 'one')`,
+      [],
+      'shop',
+    )
     const t = tempDir()
-    const p = startPipeline(pipelineYaml({ url: pg.urlFor('shop'), tables: ['public.items'], dir: t.dir }), t.dir)
+    const p = startPipeline(
+      pipelineYaml({ url: pg.urlFor('shop'), tables: ['public.items'], dir: t.dir }),
+      t.dir,
+    )
     try {
       await waitFor(async () => (await readEnvelopes(p.out)).length >= 1)
       await pg.sql(`UPDATE items SET id = 10 WHERE id = 1`, [], 'shop')
@@ -177,7 +197,12 @@ describe('postgres end to end', () => {
   test('restart resumes after the committed position without loss or duplicates', async () => {
     await pg.sql(`CREATE TABLE counters (id int PRIMARY KEY, v int NOT NULL)`, [], 'shop')
     const t = tempDir()
-    const yaml = pipelineYaml({ url: pg.urlFor('shop'), tables: ['public.counters'], dir: t.dir, name: 'resume' })
+    const yaml = pipelineYaml({
+      url: pg.urlFor('shop'),
+      tables: ['public.counters'],
+      dir: t.dir,
+      name: 'resume',
+    })
     let p = startPipeline(yaml, t.dir)
     try {
       await waitFor(() => p.runner.stats.committedPosition !== null, 20_000, 'snapshot commit')
@@ -193,7 +218,10 @@ describe('postgres end to end', () => {
       await new Promise((r) => setTimeout(r, 500))
       const all = await readEnvelopes(p.out)
       assert.equal(all.length, 150, 'a clean stop and restart delivers each change once')
-      assert.deepEqual(ids(evs), Array.from({ length: 150 }, (_, i) => i + 1))
+      assert.deepEqual(
+        ids(evs),
+        Array.from({ length: 150 }, (_, i) => i + 1),
+      )
       positionsIncrease(all)
     } finally {
       await p.stop()

@@ -88,7 +88,7 @@ export function startPipeline(yaml: string, dir: string): TestPipeline {
 /** Reads every Avro file under `out` (all tables), ordered by file name within each table. */
 export async function readEnvelopes(out: string, table?: string): Promise<Envelope[]> {
   const result: Envelope[] = []
-  let dirs: string[] = []
+  let dirs: string[]
   try {
     dirs = readdirSync(out).sort()
   } catch {

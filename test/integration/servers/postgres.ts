@@ -28,7 +28,11 @@ export interface PgServer {
   /** URL of another database or user on the same server. */
   urlFor(db: string, user?: string, password?: string): string
   /** Runs SQL as superuser on `db` (default `postgres`). */
-  sql<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params?: unknown[], db?: string): Promise<T[]>
+  sql<T extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    params?: unknown[],
+    db?: string,
+  ): Promise<T[]>
   /** Stops the server (fast shutdown) and removes its directory. Safe to call twice. */
   stop(): Promise<void>
   /** Restarts the server with extra `-c` settings (same data). */
@@ -36,7 +40,8 @@ export interface PgServer {
 }
 
 const isRoot = process.getuid?.() === 0
-const asPostgres = (args: string[]): [string, string[]] => (isRoot ? ['runuser', ['-u', 'postgres', '--', ...args]] : [args[0]!, args.slice(1)])
+const asPostgres = (args: string[]): [string, string[]] =>
+  isRoot ? ['runuser', ['-u', 'postgres', '--', ...args]] : [args[0]!, args.slice(1)]
 
 /**
  * Starts Postgres 15 with wal_level=logical on a free loopback port, in a temp dir
@@ -53,7 +58,18 @@ export async function startPostgres(settings: Record<string, string> = {}): Prom
     const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' })
     chownSync(dir, Number(pw.stdout.trim()), Number(gid.stdout.trim()))
   }
-  const [cmd, args] = asPostgres([join(BIN, 'initdb'), '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '-N'])
+  const [cmd, args] = asPostgres([
+    join(BIN, 'initdb'),
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '--auth=trust',
+    '-E',
+    'UTF8',
+    '--locale=C.UTF-8',
+    '-N',
+  ])
   const init = spawnSync(cmd, args, { encoding: 'utf8' })
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`)
   writeFileSync(
@@ -104,7 +120,8 @@ export async function startPostgres(settings: Record<string, string> = {}): Prom
         return
       } catch {
         await c2.end().catch(() => {})
-        if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`postgres did not start: ${stderr}`)
+        if (proc.exitCode !== null || Date.now() > deadline)
+          throw new Error(`postgres did not start: ${stderr}`)
         await new Promise((r) => setTimeout(r, 100))
       }
     }

@@ -15,7 +15,8 @@ function readFile(path: string): string {
   return text
 }
 
-const run = (text: string, env: Env = {}) => interpolateString(text, { env, baseDir: '/etc/sluice', readFile })
+const run = (text: string, env: Env = {}) =>
+  interpolateString(text, { env, baseDir: '/etc/sluice', readFile })
 
 describe('interpolateString', () => {
   it('substitutes ${VAR} from the environment and records the value as a secret', () => {

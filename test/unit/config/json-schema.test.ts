@@ -14,7 +14,9 @@ describe('config/sluice.schema.json', () => {
       title: string
       required: string[]
       additionalProperties: boolean
-      properties: { pipelines: { items: { required: string[]; properties: Record<string, { default?: unknown }> } } }
+      properties: {
+        pipelines: { items: { required: string[]; properties: Record<string, { default?: unknown }> } }
+      }
     }
     assert.equal(doc.$schema, 'https://json-schema.org/draft/2020-12/schema')
     assert.equal(doc.title, 'Sluice configuration')

@@ -12,7 +12,11 @@ const source = (type: string): SourceEntry => ({
   config: z.strictObject({ type: z.literal(type), url: z.string() }),
   create: unused,
 })
-const sink = (type: string): SinkEntry => ({ type, config: z.strictObject({ type: z.literal(type) }), create: unused })
+const sink = (type: string): SinkEntry => ({
+  type,
+  config: z.strictObject({ type: z.literal(type) }),
+  create: unused,
+})
 
 const pipeline = { name: 'p-1', source: { type: 'pg', url: 'x' }, sinks: [{ type: 'out' }] }
 
@@ -27,7 +31,9 @@ describe('buildConfigSchema', () => {
   })
 
   it('keeps an explicit avro.prefix', () => {
-    const config = withDerivedDefaults(schema.parse({ pipelines: [{ ...pipeline, avro: { prefix: 'acme' } }] }))
+    const config = withDerivedDefaults(
+      schema.parse({ pipelines: [{ ...pipeline, avro: { prefix: 'acme' } }] }),
+    )
     assert.equal(config.pipelines[0]!.avro.prefix, 'acme')
   })
 
@@ -49,7 +55,12 @@ describe('buildConfigSchema', () => {
 
   it('checks pipeline names: pattern, and uniqueness even when another pipeline is invalid', () => {
     const r = schema.safeParse({
-      pipelines: [pipeline, { ...pipeline, transforms: [{}] }, { ...pipeline, name: 'a'.repeat(65) }, pipeline],
+      pipelines: [
+        pipeline,
+        { ...pipeline, transforms: [{}] },
+        { ...pipeline, name: 'a'.repeat(65) },
+        pipeline,
+      ],
     })
     assert.deepEqual(
       r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`),

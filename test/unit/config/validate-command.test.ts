@@ -6,7 +6,8 @@ import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { validateCommand } from '../../../cli/validate.js'
 
-const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/config/${name}`, import.meta.url))
+const fixture = (name: string): string =>
+  fileURLToPath(new URL(`../../fixtures/config/${name}`, import.meta.url))
 
 function capture() {
   let text = ''

@@ -17,7 +17,11 @@ const builtin = (oid: number, name: string, extra: Partial<PgTypeInfo> = {}): Pg
   delim: ',',
   ...extra,
 })
-const arrayOf = (elem: PgTypeInfo): PgTypeInfo => ({ ...builtin(elem.oid + 100_000, '_' + elem.name), category: 'A', elem })
+const arrayOf = (elem: PgTypeInfo): PgTypeInfo => ({
+  ...builtin(elem.oid + 100_000, '_' + elem.name),
+  category: 'A',
+  elem,
+})
 
 const T = {
   int2: builtin(21, 'int2'),
@@ -54,7 +58,12 @@ const T = {
   pg_lsn: builtin(3220, 'pg_lsn'),
   int4range: { ...builtin(3904, 'int4range'), type: 'r' as const },
 }
-const mood: PgTypeInfo = { ...builtin(50_000, 'mood'), schema: 'public', type: 'e', enumLabels: ['sad', 'ok', 'happy'] }
+const mood: PgTypeInfo = {
+  ...builtin(50_000, 'mood'),
+  schema: 'public',
+  type: 'e',
+  enumLabels: ['sad', 'ok', 'happy'],
+}
 const hstore: PgTypeInfo = { ...builtin(50_001, 'hstore'), schema: 'public' }
 const citext: PgTypeInfo = { ...builtin(50_002, 'citext'), schema: 'public' }
 const ltree: PgTypeInfo = { ...builtin(50_003, 'ltree'), schema: 'public' }
@@ -63,7 +72,12 @@ const composite: PgTypeInfo = { ...builtin(50_004, 'addr'), schema: 'public', ty
 /** numeric(p,s) typmod as Postgres stores it. */
 const numTypmod = (p: number, s: number): number => ((p << 16) | (s & 0x7ff)) + 4
 
-function col(type: PgTypeInfo, typmod = -1, types: Flavour = 'debezium', unsupported: 'fail' | 'string' = 'fail') {
+function col(
+  type: PgTypeInfo,
+  typmod = -1,
+  types: Flavour = 'debezium',
+  unsupported: 'fail' | 'string' = 'fail',
+) {
   return columnSchema({
     table: 'public.t',
     name: 'c',
@@ -78,7 +92,10 @@ function col(type: PgTypeInfo, typmod = -1, types: Flavour = 'debezium', unsuppo
 function conv(c: ColumnSchema, text: string): unknown {
   const type = compileSchema(c.avro)
   const v = c.fromText(text)
-  assert.ok(type.isValid(v), `value of ${c.sourceType} from a ${text.length}-char text is invalid for its schema`)
+  assert.ok(
+    type.isValid(v),
+    `value of ${c.sourceType} from a ${text.length}-char text is invalid for its schema`,
+  )
   type.toBuffer(v) // and it encodes
   return v
 }
@@ -108,11 +125,20 @@ function jsMicros(y: number, mo: number, d: number, h: number, mi: number, s: nu
 
 const asBig = (v: unknown): bigint => {
   assert.ok(typeof v === 'number' || typeof v === 'bigint')
-  if (typeof v === 'bigint') assert.ok(v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER), 'bigint only beyond 2^53')
+  if (typeof v === 'bigint')
+    assert.ok(
+      v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER),
+      'bigint only beyond 2^53',
+    )
   return BigInt(v)
 }
 
-function throwsCode(fn: () => unknown, code: string, mustInclude: string[] = ['public.t.c'], secret?: string): void {
+function throwsCode(
+  fn: () => unknown,
+  code: string,
+  mustInclude: string[] = ['public.t.c'],
+  secret?: string,
+): void {
   assert.throws(fn, (e: unknown) => {
     assert.ok(e instanceof EncodeError)
     assert.equal(e.code, code)
@@ -185,7 +211,10 @@ describe('numeric', () => {
   test('numeric(p,s), logical: Avro decimal', () => {
     const c = col(T.numeric, numTypmod(38, 4), 'logical')
     assert.deepEqual(c.avro, { type: 'bytes', logicalType: 'decimal', precision: 38, scale: 4 })
-    assert.equal(fromTwos(conv(c, '-12345678901234567890123456789.1234')), -123456789012345678901234567891234n)
+    assert.equal(
+      fromTwos(conv(c, '-12345678901234567890123456789.1234')),
+      -123456789012345678901234567891234n,
+    )
     assert.equal(fromTwos(conv(c, '7')), 70000n, 'pads fraction digits to the scale')
   })
   test('negative scale is carried at scale 0 with widened precision; scale > precision widens precision', () => {
@@ -217,8 +246,13 @@ describe('numeric', () => {
     assert.equal(conv(c, '-Infinity'), '-Infinity')
   })
   test('NaN and ±Infinity in a decimal are VALUE_OUT_OF_RANGE (both flavours)', () => {
-    for (const c of [col(T.numeric), col(T.numeric, numTypmod(10, 2)), col(T.numeric, numTypmod(10, 2), 'logical')]) {
-      for (const t of ['NaN', 'Infinity', '-Infinity']) throwsCode(() => c.fromText(t), 'VALUE_OUT_OF_RANGE', ['public.t.c', 'NaN or Infinity'])
+    for (const c of [
+      col(T.numeric),
+      col(T.numeric, numTypmod(10, 2)),
+      col(T.numeric, numTypmod(10, 2), 'logical'),
+    ]) {
+      for (const t of ['NaN', 'Infinity', '-Infinity'])
+        throwsCode(() => c.fromText(t), 'VALUE_OUT_OF_RANGE', ['public.t.c', 'NaN or Infinity'])
     }
   })
   test('extra non-zero decimals beyond the scale are refused, zeros are dropped', () => {
@@ -255,7 +289,12 @@ describe('money', () => {
       assert.equal(v('$92,233,720,368,547,758.07'), 9223372036854775807n)
       assert.equal(v('-$92,233,720,368,547,758.08'), -9223372036854775808n)
     }
-    assert.deepEqual(col(T.money, -1, 'logical').avro, { type: 'bytes', logicalType: 'decimal', precision: 19, scale: 2 })
+    assert.deepEqual(col(T.money, -1, 'logical').avro, {
+      type: 'bytes',
+      logicalType: 'decimal',
+      precision: 19,
+      scale: 2,
+    })
   })
 })
 
@@ -322,7 +361,11 @@ describe('date and time', () => {
     }
     assert.equal(conv(col(T.date, -1, 'logical'), 'infinity'), 2147483647)
     assert.equal(conv(col(T.date, -1, 'logical'), '-infinity'), -2147483648)
-    assert.deepEqual(col(T.date).avro, { type: 'int', 'connect.version': 1, 'connect.name': 'io.debezium.time.Date' })
+    assert.deepEqual(col(T.date).avro, {
+      type: 'int',
+      'connect.version': 1,
+      'connect.name': 'io.debezium.time.Date',
+    })
     assert.deepEqual(col(T.date, -1, 'logical').avro, { type: 'int', logicalType: 'date' })
   })
   test('debezium date infinity: epoch days of LocalDate -5877611-06-21 (+inf) and -06-22 (-inf)', () => {
@@ -344,7 +387,11 @@ describe('date and time', () => {
       assert.equal(conv(c, '23:59:59.999999'), 86_399_999_999)
       assert.equal(conv(c, '24:00:00'), 86_400_000_000)
     }
-    assert.deepEqual(col(T.time).avro, { type: 'long', 'connect.version': 1, 'connect.name': 'io.debezium.time.MicroTime' })
+    assert.deepEqual(col(T.time).avro, {
+      type: 'long',
+      'connect.version': 1,
+      'connect.name': 'io.debezium.time.MicroTime',
+    })
     assert.deepEqual(col(T.time, -1, 'logical').avro, { type: 'long', logicalType: 'time-micros' })
   })
   test('timetz: ISO time normalised to UTC, offsets with minutes and seconds', () => {
@@ -357,7 +404,11 @@ describe('date and time', () => {
       assert.equal(conv(c, '24:00:00+00'), '24:00:00Z')
       assert.equal(conv(c, '24:00:00+05'), '19:00:00Z')
     }
-    assert.deepEqual(col(T.timetz).avro, { type: 'string', 'connect.version': 1, 'connect.name': 'io.debezium.time.ZonedTime' })
+    assert.deepEqual(col(T.timetz).avro, {
+      type: 'string',
+      'connect.version': 1,
+      'connect.name': 'io.debezium.time.ZonedTime',
+    })
   })
   test('timestamp, debezium: MicroTimestamp (wide long), Timestamp millis for precision <= 3', () => {
     const c = col(T.timestamp)
@@ -370,8 +421,15 @@ describe('date and time', () => {
     assert.equal(conv(c, 'infinity'), 9223372036825200000n)
     assert.equal(conv(c, '-infinity'), -9223372036832400000n)
     const ms = col(T.timestamp, 3)
-    assert.deepEqual(ms.avro, { type: 'long', 'connect.version': 1, 'connect.name': 'io.debezium.time.Timestamp' })
-    assert.equal(conv(ms, '2024-03-15 10:20:30.123'), Number(jsMicros(2024, 3, 15, 10, 20, 30, 123000) / 1000n))
+    assert.deepEqual(ms.avro, {
+      type: 'long',
+      'connect.version': 1,
+      'connect.name': 'io.debezium.time.Timestamp',
+    })
+    assert.equal(
+      conv(ms, '2024-03-15 10:20:30.123'),
+      Number(jsMicros(2024, 3, 15, 10, 20, 30, 123000) / 1000n),
+    )
     assert.equal(conv(ms, '1969-12-31 23:59:59.999'), -1)
     assert.equal(conv(ms, 'infinity'), 9223372036825200n)
     assert.equal(conv(ms, '-infinity'), -9223372036832400n)
@@ -389,7 +447,11 @@ describe('date and time', () => {
   })
   test('timestamptz, debezium: ZonedTimestamp in UTC with the column precision as fraction width', () => {
     const c = col(T.timestamptz)
-    assert.deepEqual(c.avro, { type: 'string', 'connect.version': 1, 'connect.name': 'io.debezium.time.ZonedTimestamp' })
+    assert.deepEqual(c.avro, {
+      type: 'string',
+      'connect.version': 1,
+      'connect.name': 'io.debezium.time.ZonedTimestamp',
+    })
     assert.equal(conv(c, '2024-03-15 10:20:30.5+00'), '2024-03-15T10:20:30.500000Z')
     assert.equal(conv(c, '2024-03-15 10:20:30.5+05:30'), '2024-03-15T04:50:30.500000Z')
     assert.equal(conv(c, '2024-01-01 01:00:00+02'), '2023-12-31T23:00:00.000000Z')
@@ -411,7 +473,10 @@ describe('date and time', () => {
     const c = col(T.interval)
     assert.equal((c.avro as Record<string, unknown>)['connect.name'], 'io.debezium.time.MicroDuration')
     const month = 30.4375 * 86_400_000_000
-    assert.equal(conv(c, '1 year 2 mons 3 days 04:05:06.789'), 14 * month + 3 * 86_400_000_000 + 14_706_789_000)
+    assert.equal(
+      conv(c, '1 year 2 mons 3 days 04:05:06.789'),
+      14 * month + 3 * 86_400_000_000 + 14_706_789_000,
+    )
     assert.equal(conv(c, '-1 days +02:00:00'), -86_400_000_000 + 7_200_000_000)
     assert.equal(conv(c, '-00:00:01.5'), -1_500_000)
     assert.equal(conv(c, '00:00:00'), 0)
@@ -449,7 +514,10 @@ describe('bits and geometry', () => {
     assert.deepEqual(conv(c, '1000000001'), Buffer.from([0x01, 0x02]))
     assert.deepEqual(conv(c, '0000001010'), Buffer.from([0x0a]))
     assert.deepEqual(conv(c, '0000000000'), Buffer.alloc(0))
-    assert.equal((col(T.varbit).avro as { 'connect.parameters': { length: string } })['connect.parameters'].length, '2147483647')
+    assert.equal(
+      (col(T.varbit).avro as { 'connect.parameters': { length: string } })['connect.parameters'].length,
+      '2147483647',
+    )
   })
   test('bits, logical: the bit string', () => {
     assert.equal(conv(col(T.varbit, 16, 'logical'), '0101'), '0101')
@@ -476,7 +544,11 @@ describe('hstore', () => {
   const text = '"a"=>"1", "b"=>NULL, "q\\"k"=>"v\\\\", "sp ace"=>""'
   test('debezium: JSON object string, NULL values as null', () => {
     const c = col(hstore)
-    assert.deepEqual(c.avro, { type: 'string', 'connect.version': 1, 'connect.name': 'io.debezium.data.Json' })
+    assert.deepEqual(c.avro, {
+      type: 'string',
+      'connect.version': 1,
+      'connect.name': 'io.debezium.data.Json',
+    })
     assert.deepEqual(JSON.parse(conv(c, text) as string), { a: '1', b: null, 'q"k': 'v\\', 'sp ace': '' })
     assert.equal(conv(c, ''), '{}')
   })
@@ -514,14 +586,20 @@ describe('arrays', () => {
       [150n, null, -200n],
     )
     const ts = col(arrayOf(T.timestamptz))
-    assert.deepEqual(conv(ts, '{"2024-01-01 00:00:00+00",infinity}'), ['2024-01-01T00:00:00.000000Z', 'infinity'])
+    assert.deepEqual(conv(ts, '{"2024-01-01 00:00:00+00",infinity}'), [
+      '2024-01-01T00:00:00.000000Z',
+      'infinity',
+    ])
     assert.deepEqual(conv(col(arrayOf(T.bytea)), '{"\\\\x0102"}'), [Buffer.from([1, 2])])
   })
   test('box[] uses the ; delimiter', () => {
     assert.deepEqual(conv(col(arrayOf(T.box)), '{(1,1),(0,0);(2,2),(1,1)}'), ['(1,1),(0,0)', '(2,2),(1,1)'])
   })
   test('multi-dimensional arrays are refused, naming the column and the kind', () => {
-    throwsCode(() => col(arrayOf(T.int4)).fromText('{{1,2},{3,4}}'), 'VALUE_OUT_OF_RANGE', ['public.t.c', 'multi-dimensional'])
+    throwsCode(() => col(arrayOf(T.int4)).fromText('{{1,2},{3,4}}'), 'VALUE_OUT_OF_RANGE', [
+      'public.t.c',
+      'multi-dimensional',
+    ])
   })
   test('arrays of an enum and of a domain', () => {
     const c = col(arrayOf(mood))
@@ -530,7 +608,13 @@ describe('arrays', () => {
 })
 
 describe('domains', () => {
-  const price: PgTypeInfo = { ...builtin(60_000, 'price'), schema: 'public', type: 'd', base: T.numeric, baseTypmod: numTypmod(8, 3) }
+  const price: PgTypeInfo = {
+    ...builtin(60_000, 'price'),
+    schema: 'public',
+    type: 'd',
+    base: T.numeric,
+    baseTypmod: numTypmod(8, 3),
+  }
   test('a domain maps as its base type with the domain typmod', () => {
     const c = col(price)
     assert.equal((c.avro as { scale: number }).scale, 3)
@@ -541,7 +625,11 @@ describe('domains', () => {
 
 describe('unsupported types', () => {
   test('fail naming table.column, the type and the fix', () => {
-    throwsCode(() => col(composite), 'UNSUPPORTED_TYPE', ['public.t.c', 'public.addr', 'avro.unsupported: string'])
+    throwsCode(() => col(composite), 'UNSUPPORTED_TYPE', [
+      'public.t.c',
+      'public.addr',
+      'avro.unsupported: string',
+    ])
     throwsCode(() => col(arrayOf(composite)), 'UNSUPPORTED_TYPE', ['public.t.c'])
     throwsCode(() => col({ ...builtin(2249, 'record'), type: 'p' }), 'UNSUPPORTED_TYPE')
   })
