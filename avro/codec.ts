@@ -91,6 +91,21 @@ export function compileSchema(schema: AvroSchema): Type {
   })
 }
 
+/**
+ * Parses a schema for *reading* data Sluice wrote (e.g. from a container file header):
+ * every `long` decodes to a number when safe and a bigint otherwise, so int8 extremes read
+ * back exactly instead of failing avsc's precision check.
+ */
+export function compileReaderSchema(schema: unknown): Type {
+  return avro.Type.forSchema(schema as avro.Schema, {
+    wrapUnions: false,
+    typeHook: (s) =>
+      s === 'long' || (typeof s === 'object' && s !== null && (s as { type?: unknown }).type === 'long')
+        ? (WideLongType as unknown as Type)
+        : undefined,
+  })
+}
+
 /** Makes one dot-separated part a valid Avro name (Debezium's SchemaNameAdjuster rule). */
 export function avroName(part: string): string {
   let s = part.replace(/[^A-Za-z0-9_]/g, '_')

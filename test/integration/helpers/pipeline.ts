@@ -5,6 +5,7 @@ import avro from 'avsc'
 import pino from 'pino'
 import { parseConfigText } from '../../../config/index.js'
 import { buildPipeline } from '../../../cli/run.js'
+import { compileReaderSchema } from '../../../avro/codec.js'
 import type { PipelineRunner } from '../../../pipeline/runner.js'
 
 /** A decoded envelope as read back from the file sink. */
@@ -101,7 +102,7 @@ export async function readEnvelopes(out: string, table?: string): Promise<Envelo
       const records = await new Promise<Envelope[]>((resolve, reject) => {
         const acc: Envelope[] = []
         avro
-          .createFileDecoder(join(out, d, f), { readerSchema: undefined, codecs: undefined } as never)
+          .createFileDecoder(join(out, d, f), { parseHook: (schema: unknown) => compileReaderSchema(schema) })
           .on('data', (r: Envelope) => acc.push(r))
           .on('end', () => resolve(acc))
           .on('error', (err: Error) => {
