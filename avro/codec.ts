@@ -147,10 +147,45 @@ export function codecFor(table: TableSchema, opts: AvroOptions): TableCodec {
   return c
 }
 
-function columnField(col: TableSchema['columns'][number]): AvroField {
-  return col.nullable
-    ? { name: col.name, type: ['null', col.avro], default: null }
-    : { name: col.name, type: col.avro }
+const NAMED = new Set(['record', 'enum', 'fixed', 'error'])
+
+/**
+ * Avro allows a named type (record, enum, fixed) to be defined once per schema; later uses
+ * must refer to it by full name. Columns share named types (two unconstrained numerics are
+ * both `io.debezium.data.VariableScaleDecimal`), so every definition after the first becomes
+ * a reference, as Confluent's converter writes it. Unnamed objects keep their identity
+ * (wideLong() marks schemas by identity).
+ */
+function dedupeNamed(schema: AvroSchema, seen: Set<string>, namespace = ''): AvroSchema {
+  if (typeof schema === 'string') return schema
+  if (Array.isArray(schema)) return schema.map((s: AvroSchema) => dedupeNamed(s, seen, namespace))
+  const o = schema as { [k: string]: unknown }
+  const type = o.type
+  if (typeof type === 'string' && NAMED.has(type) && typeof o.name === 'string') {
+    const ns = typeof o.namespace === 'string' ? o.namespace : o.name.includes('.') ? '' : namespace
+    const full = o.name.includes('.') ? o.name : ns ? `${ns}.${o.name}` : o.name
+    if (seen.has(full)) return full
+    seen.add(full)
+    if (type === 'record' || type === 'error') {
+      const fields = (o.fields as AvroField[]).map((f) => ({ ...f, type: dedupeNamed(f.type, seen, ns) }))
+      return { ...o, fields }
+    }
+    return schema
+  }
+  if (type === 'array') return { ...o, items: dedupeNamed(o.items as AvroSchema, seen, namespace) }
+  if (type === 'map') return { ...o, values: dedupeNamed(o.values as AvroSchema, seen, namespace) }
+  if (typeof type === 'object' && type !== null) {
+    return { ...o, type: dedupeNamed(type as AvroSchema, seen, namespace) }
+  }
+  return schema
+}
+
+function columnFields(cols: readonly TableSchema['columns'][number][], namespace: string): AvroField[] {
+  const seen = new Set<string>()
+  return cols.map((col) => {
+    const t = dedupeNamed(col.avro, seen, namespace)
+    return col.nullable ? { name: col.name, type: ['null', t], default: null } : { name: col.name, type: t }
+  })
 }
 
 function buildCodec(table: TableSchema, opts: AvroOptions): TableCodec {
@@ -163,7 +198,7 @@ function buildCodec(table: TableSchema, opts: AvroOptions): TableCodec {
     type: 'record',
     name: 'Value',
     namespace,
-    fields: table.columns.map(columnField),
+    fields: columnFields(table.columns, namespace),
     'connect.name': `${namespace}.Value`,
   } as AvroSchema
 
@@ -173,11 +208,14 @@ function buildCodec(table: TableSchema, opts: AvroOptions): TableCodec {
       type: 'record',
       name: 'Key',
       namespace,
-      fields: table.keyColumns.map((n) => {
-        const col = byName.get(n)
-        if (!col) throw new Error(`key column ${n} is not a column of ${table.schema}.${table.table}`)
-        return columnField(col)
-      }),
+      fields: columnFields(
+        table.keyColumns.map((n) => {
+          const col = byName.get(n)
+          if (!col) throw new Error(`key column ${n} is not a column of ${table.schema}.${table.table}`)
+          return col
+        }),
+        namespace,
+      ),
       'connect.name': `${namespace}.Key`,
     } as AvroSchema
   }

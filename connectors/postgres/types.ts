@@ -16,7 +16,7 @@
  *
  * Two flavours (`avro.types`): `debezium` reproduces Debezium's Postgres connector with
  * Confluent's AvroConverter (default settings), `logical` uses standard Avro logical types.
- * docs/types-postgres.md has the full table and the treatment of special values.
+ * README.md ("Type mapping (Postgres)") has the full table and the treatment of special values.
  */
 import { wideLong } from '../../avro/codec.js'
 import { EncodeError } from '../../pipeline/errors.js'

@@ -48,6 +48,8 @@ const COLUMNS: [string, string, string][] = [
   ['c_bit', 'bit(10)', "B'1010000001'"],
   ['c_varbit', 'varbit', "B'101'"],
   ['c_point', 'point', "'(1.5,-2)'"],
+  ['c_point2', 'point', "'(0,0)'"],
+  ['c_num_free2', 'numeric', "'-0.5'"],
   ['c_box', 'box', "'((1,2),(3,4))'"],
   ['c_xml', 'xml', "'<a>x</a>'"],
   ['c_tsvector', 'tsvector', "'fat cats'"],
@@ -77,8 +79,8 @@ test('every mapped type yields identical Avro values from the snapshot and from 
     })
     assert.equal(evs[0]!.op, 'r')
     assert.equal(evs[1]!.op, 'c')
-    const snap = { ...evs[0]!.after!, id: 0 }
-    const stream = { ...evs[1]!.after!, id: 0 }
+    const snap: Record<string, unknown> = { ...evs[0]!.after!, id: 0 }
+    const stream: Record<string, unknown> = { ...evs[1]!.after!, id: 0 }
     for (const [name] of COLUMNS) {
       assert.deepEqual(stream[name], snap[name], `column ${name} differs between snapshot and stream`)
     }

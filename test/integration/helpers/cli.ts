@@ -27,12 +27,19 @@ export interface CliProcess {
 }
 
 /** Spawns `node --import tsx cli/main.ts ...args` with `cwd` and `env` (merged over process.env). */
-export function spawnCli(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): CliProcess {
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, join(REPO_ROOT, 'cli', 'main.ts'), ...args], {
-    cwd: opts.cwd ?? REPO_ROOT,
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+export function spawnCli(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string | undefined> } = {},
+): CliProcess {
+  const child = spawn(
+    process.execPath,
+    ['--import', TSX_LOADER, join(REPO_ROOT, 'cli', 'main.ts'), ...args],
+    {
+      cwd: opts.cwd ?? REPO_ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let out = ''
   let err = ''
   const listeners = new Set<() => void>()
@@ -64,7 +71,9 @@ export function spawnCli(args: string[], opts: { cwd?: string; env?: Record<stri
     exited,
     waitForOutput(pattern, timeoutMs = 30_000) {
       const matches = (): boolean =>
-        typeof pattern === 'string' ? err.includes(pattern) || out.includes(pattern) : pattern.test(err) || pattern.test(out)
+        typeof pattern === 'string'
+          ? err.includes(pattern) || out.includes(pattern)
+          : pattern.test(err) || pattern.test(out)
       return new Promise<void>((resolve, reject) => {
         const done = (fn: () => void): void => {
           clearTimeout(timer)
@@ -73,10 +82,14 @@ export function spawnCli(args: string[], opts: { cwd?: string; env?: Record<stri
         }
         const check = (): void => {
           if (matches()) done(resolve)
-          else if (hasExited) done(() => reject(new Error(`sluice exited before printing ${pattern}; stderr:\n${err.slice(-4000)}`)))
+          else if (hasExited)
+            done(() =>
+              reject(new Error(`sluice exited before printing ${pattern}; stderr:\n${err.slice(-4000)}`)),
+            )
         }
         const timer = setTimeout(
-          () => done(() => reject(new Error(`timed out waiting for ${pattern}; stderr:\n${err.slice(-4000)}`))),
+          () =>
+            done(() => reject(new Error(`timed out waiting for ${pattern}; stderr:\n${err.slice(-4000)}`))),
           timeoutMs,
         )
         listeners.add(check)
@@ -109,7 +122,10 @@ export async function exitWithin(
   const started = Date.now()
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`sluice did not exit within ${ms} ms; stderr:\n${p.stderr().slice(-4000)}`)), ms)
+    timer = setTimeout(
+      () => reject(new Error(`sluice did not exit within ${ms} ms; stderr:\n${p.stderr().slice(-4000)}`)),
+      ms,
+    )
   })
   try {
     const r = await Promise.race([p.exited, timeout])

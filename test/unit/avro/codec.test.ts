@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import '../../../connectors/postgres/source-info.js'
+import { postgresSource } from '../../../connectors/postgres/source-info.js'
+import { codecFor, compileReaderSchema, wideLong } from '../../../avro/codec.js'
+import type { ChangeEvent } from '../../../pipeline/event.js'
+import type { TableSchema } from '../../../pipeline/schema.js'
+
+const vsd = () => ({
+  type: 'record',
+  name: 'VariableScaleDecimal',
+  namespace: 'io.debezium.data',
+  fields: [
+    { name: 'scale', type: 'int' },
+    { name: 'value', type: 'bytes' },
+  ],
+  'connect.name': 'io.debezium.data.VariableScaleDecimal',
+})
+
+const table: TableSchema = {
+  connector: 'postgresql',
+  db: 'shop',
+  schema: 'public',
+  table: 'prices-2024',
+  columns: [
+    { name: 'id', sourceType: 'int8', nullable: false, avro: wideLong(), fromText: (t) => BigInt(t) },
+    { name: 'a', sourceType: 'numeric', nullable: true, avro: vsd(), fromText: (t) => t },
+    { name: 'b', sourceType: 'numeric', nullable: false, avro: vsd(), fromText: (t) => t },
+  ],
+  keyColumns: ['id'],
+  version: 1,
+}
+
+test('a named type used by two columns is defined once and referenced after', () => {
+  const c = codecFor(table, { types: 'debezium', prefix: 'shop', unsupported: 'fail' })
+  const value = c.valueSchema as { fields: { name: string; type: unknown }[] }
+  assert.equal(c.namespace, 'shop.public.prices_2024', 'invalid name characters become _')
+  assert.equal(typeof (value.fields[1]!.type as unknown[])[1], 'object')
+  assert.equal(value.fields[2]!.type, 'io.debezium.data.VariableScaleDecimal')
+  const ev: ChangeEvent = {
+    op: 'c',
+    table,
+    key: { id: -9223372036854775808n },
+    before: null,
+    after: {
+      id: -9223372036854775808n,
+      a: { scale: 1, value: Buffer.from([1]) },
+      b: { scale: 0, value: Buffer.from([2]) },
+    },
+    position: '0000000000000001.1.000000000000',
+    source: postgresSource(
+      'shop',
+      'shop',
+      'public',
+      'prices-2024',
+      1,
+      'false',
+      7,
+      1,
+      '0000000000000001.1.000000000000',
+    ),
+    transaction: { id: '7:1', totalOrder: 1, dataCollectionOrder: 1 },
+    tsMs: 2,
+  }
+  const buf = c.encodeEnvelope(ev)
+  const back = compileReaderSchema(JSON.parse(JSON.stringify(c.envelopeSchema))).fromBuffer(buf) as {
+    after: { id: bigint; b: { scale: number } }
+    transaction: { total_order: number }
+  }
+  assert.equal(back.after.id, -9223372036854775808n, 'int8 extremes survive as bigint')
+  assert.equal(back.after.b.scale, 0)
+  assert.equal(back.transaction.total_order, 1)
+  assert.ok(c.encodeKey(ev)!.length > 0)
+})
