@@ -7,7 +7,10 @@ const WIDTH = 24
  * read (`shop public.accounts [#########-----] 61% 610000/1000000 rows`). Only used when
  * stderr is a TTY; logs stay JSON lines otherwise.
  */
-export function progressBar(pipeline: string, out: NodeJS.WriteStream = process.stderr): (p: SnapshotProgress) => void {
+export function progressBar(
+  pipeline: string,
+  out: NodeJS.WriteStream = process.stderr,
+): (p: SnapshotProgress) => void {
   return (p) => {
     const total = p.estimate > 0 ? Math.max(p.estimate, p.rows) : 0
     const frac = p.done ? 1 : total > 0 ? p.rows / total : 0
