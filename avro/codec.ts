@@ -26,7 +26,11 @@ export interface TableCodec {
   readonly envelopeType: Type
   /** The envelope record of an event, as avsc expects it (field names as in the schema). */
   envelope(ev: ChangeEvent): EnvelopeRecord
-  /** Avro binary encoding of the event's envelope. */
+  /**
+   * Avro binary encoding of the event's envelope. A ChangeEvent carries the Envelope's field
+   * names, and avsc's record writer reads exactly the schema's fields, so the event itself is
+   * encoded (no per-event copy); `envelopeType.encode(ev, buf, pos)` works the same way.
+   */
   encodeEnvelope(ev: ChangeEvent): Buffer
   /** Avro binary encoding of the event's key record; null when the table has no key. */
   encodeKey(ev: ChangeEvent): Buffer | null
@@ -56,29 +60,68 @@ export function wideLong(attrs: Record<string, unknown> = {}): AvroSchema {
   return s as AvroSchema
 }
 
-const WideLongType = avro.types.LongType.__with({
-  fromBuffer(buf: Buffer): number | bigint {
-    const n = buf.readBigInt64LE(0)
-    return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n
-  },
-  toBuffer(v: number | bigint): Buffer {
-    const b = Buffer.allocUnsafe(8)
-    b.writeBigInt64LE(typeof v === 'bigint' ? v : BigInt(v), 0)
-    return b
-  },
-  fromJSON(v: unknown): number | bigint {
-    return typeof v === 'string' ? BigInt(v) : (v as number)
-  },
-  toJSON(v: number | bigint): number | string {
-    return typeof v === 'bigint' ? v.toString() : v
-  },
-  isValid(v: unknown): boolean {
+interface Tap {
+  buf: Buffer
+  pos: number
+  writeLong(n: number): void
+  readLong(): number
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
+
+const LongBase = avro.types.LongType as unknown as new () => object
+
+/**
+ * A `long` whose values are numbers when safe and bigints otherwise. Same wire format as
+ * every Avro long (zig-zag varint). Numbers go through avsc's own writer; bigints are
+ * written by hand (7 bits per byte, low bits first), so no value allocates a buffer (avsc's
+ * abstract long type would allocate 8 bytes per value on this hot path).
+ */
+class WideLong extends LongBase {
+  _check(v: unknown): boolean {
     return (typeof v === 'number' && Number.isSafeInteger(v)) || typeof v === 'bigint'
-  },
-  compare(a: number | bigint, b: number | bigint): number {
-    return a < b ? -1 : a > b ? 1 : 0
-  },
-})
+  }
+
+  _write(tap: Tap, v: number | bigint): void {
+    if (typeof v === 'number') {
+      if (!Number.isSafeInteger(v)) throw new Error(`invalid long: ${v}`)
+      // avsc's writer doubles the value in floating point: exact below 2^52 only.
+      if (v < 2 ** 52 && v > -(2 ** 52)) {
+        tap.writeLong(v)
+        return
+      }
+    } else if (typeof v !== 'bigint') throw new Error(`invalid long: ${String(v)}`)
+    const b = BigInt(v)
+    let z = BigInt.asUintN(64, (b << 1n) ^ (b >> 63n))
+    const buf = tap.buf
+    while (z >= 0x80n) {
+      buf[tap.pos++] = Number(z & 0x7fn) | 0x80
+      z >>= 7n
+    }
+    buf[tap.pos++] = Number(z)
+  }
+
+  _read(tap: Tap): number | bigint {
+    const buf = tap.buf
+    let end = tap.pos
+    while (end < buf.length && buf[end]! & 0x80) end++
+    // Up to 7 varint bytes hold 49 bits: avsc's reader is exact there.
+    if (end - tap.pos < 7) return tap.readLong()
+    let z = 0n
+    let shift = 0n
+    for (;;) {
+      const b = buf[tap.pos++]!
+      z |= BigInt(b & 0x7f) << shift
+      shift += 7n
+      if (!(b & 0x80)) break
+    }
+    const n = (z >> 1n) ^ -(z & 1n)
+    return n >= MIN_SAFE && n <= MAX_SAFE ? Number(n) : n
+  }
+}
+
+const WideLongType = new WideLong() as unknown as Type
 
 /** Parses a schema with Sluice's conventions: unwrapped unions, wide longs where marked. */
 export function compileSchema(schema: AvroSchema): Type {
@@ -86,7 +129,7 @@ export function compileSchema(schema: AvroSchema): Type {
     wrapUnions: false,
     typeHook: (s) =>
       typeof s === 'object' && s !== null && wideLongSchemas.has(s)
-        ? (WideLongType as unknown as Type)
+        ? WideLongType
         : undefined,
   })
 }
@@ -101,7 +144,7 @@ export function compileReaderSchema(schema: unknown): Type {
     wrapUnions: false,
     typeHook: (s) =>
       s === 'long' || (typeof s === 'object' && s !== null && (s as { type?: unknown }).type === 'long')
-        ? (WideLongType as unknown as Type)
+        ? WideLongType
         : undefined,
   })
 }
@@ -243,15 +286,9 @@ function buildCodec(table: TableSchema, opts: AvroOptions): TableCodec {
     before: ev.before,
     after: ev.after,
     source: ev.source as Record<string, unknown>,
-    transaction: ev.transaction
-      ? {
-          id: ev.transaction.id,
-          total_order: ev.transaction.totalOrder,
-          data_collection_order: ev.transaction.dataCollectionOrder,
-        }
-      : null,
+    transaction: ev.transaction,
     op: ev.op,
-    ts_ms: ev.tsMs,
+    ts_ms: ev.ts_ms,
   })
 
   return {
@@ -263,7 +300,7 @@ function buildCodec(table: TableSchema, opts: AvroOptions): TableCodec {
     envelopeSchema,
     envelopeType,
     envelope,
-    encodeEnvelope: (ev) => envelopeType.toBuffer(envelope(ev)),
+    encodeEnvelope: (ev) => envelopeType.toBuffer(ev),
     encodeKey: (ev) => (keyType && ev.key ? keyType.toBuffer(ev.key) : null),
   }
 }

@@ -14,14 +14,16 @@ export interface TransactionInfo {
   /** Postgres: `<txId>:<commit LSN>`; MySQL: the GTID or `file:pos`. */
   readonly id: string
   /** 1-based position of the event among all events of the transaction. */
-  readonly totalOrder: number
+  readonly total_order: number
   /** 1-based position of the event among the transaction's events for the same table. */
-  readonly dataCollectionOrder: number
+  readonly data_collection_order: number
 }
 
 /**
  * One committed row change (or snapshot read, or truncate) in the shape of DESIGN.md's
- * change event. `source` is the connector's complete `source` block (see the connector's
+ * change event. The envelope fields (`before`, `after`, `source`, `transaction`, `op`,
+ * `ts_ms`) carry the envelope's own names, so an event can be Avro-encoded as the Envelope
+ * record directly, without building a second object per event. `source` is the connector's complete `source` block (see the connector's
  * source-info.ts); it always includes `position`.
  */
 export interface ChangeEvent {
@@ -37,7 +39,7 @@ export interface ChangeEvent {
   readonly source: SourceBlock
   readonly transaction: TransactionInfo | null
   /** When Sluice processed the event (envelope `ts_ms`). */
-  readonly tsMs: number
+  readonly ts_ms: number
 }
 
 /** The `source` block: common fields plus connector-specific ones (txId, lsn, gtid, file, pos...). */

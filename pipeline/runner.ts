@@ -57,9 +57,9 @@ export class PipelineRunner {
     signal.addEventListener('abort', onStop, { once: true })
     const stop = this.internal.signal
 
-    await source.preflight()
     const opened: Sink[] = []
     try {
+      await source.preflight()
       for (const s of sinks) {
         await s.open()
         opened.push(s)

@@ -280,7 +280,7 @@ export class PostgresSource implements Source {
           position,
         ),
         transaction: null,
-        tsMs: Date.now(),
+        ts_ms: Date.now(),
       }
     }
     try {
@@ -868,8 +868,8 @@ class StreamReader {
         lsn,
         position,
       ),
-      transaction: { id: tx.txId, totalOrder: tx.index, dataCollectionOrder: perTable },
-      tsMs: Date.now(),
+      transaction: { id: tx.txId, total_order: tx.index, data_collection_order: perTable },
+      ts_ms: Date.now(),
     }
   }
 }

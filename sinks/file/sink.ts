@@ -63,20 +63,56 @@ const DATA_FILE = /^(\d+)\.(?:avro|jsonl)$/
 /** OS error codes after which retrying later (space freed, descriptors released) may succeed. */
 const RETRIABLE_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EAGAIN', 'EINTR', 'EMFILE', 'ENFILE', 'EBUSY'])
 
+/**
+ * The records of the block being built, encoded back to back into one reusable buffer (no
+ * per-record allocation: on the hot path, per-event garbage is what costs). The buffer
+ * grows when a record does not fit and is reused for every block of the file.
+ */
+interface BlockBuffer {
+  buf: Buffer
+  len: number
+  count: number
+}
+
+function newBlockBuffer(): BlockBuffer {
+  return { buf: Buffer.allocUnsafe(BLOCK_BYTES + (BLOCK_BYTES >> 1)), len: 0, count: 0 }
+}
+
+/** Grows `b` so that `extra` more bytes fit after `len`. */
+function ensure(b: BlockBuffer, extra: number): void {
+  if (b.len + extra <= b.buf.length) return
+  const next = Buffer.allocUnsafe(Math.max(b.buf.length * 2, b.len + extra))
+  b.buf.copy(next, 0, 0, b.len)
+  b.buf = next
+}
+
 /** How one file format lays out a file: header, records, blocks. */
 interface Format {
   readonly ext: 'avro' | 'jsonl'
   header(schemaJson: string, sync: Buffer): Buffer
-  record(codec: TableCodec, ev: ChangeEvent): Buffer
-  block(records: readonly Buffer[], count: number, sync: Buffer): Promise<Buffer>
+  /** Appends one encoded record to the block buffer. */
+  append(codec: TableCodec, ev: ChangeEvent, into: BlockBuffer): void
+  /** The block to write for the buffered records; must not keep a reference to `data`. */
+  block(data: Buffer, count: number, sync: Buffer): Promise<Buffer>
 }
 
 function avroFormat(codec: 'null' | 'deflate'): Format {
   return {
     ext: 'avro',
     header: (schemaJson, sync) => ocfHeader(schemaJson, codec, sync),
-    record: (c, ev) => c.encodeEnvelope(ev),
-    block: (records, count, sync) => ocfBlock(records, count, codec, sync),
+    append(c, ev, into) {
+      // The event has the Envelope's field names: encode it as is (see TableCodec.encodeEnvelope).
+      const value = ev
+      let end = c.envelopeType.encode(value, into.buf, into.len)
+      if (end < 0) {
+        // avsc returns minus the number of bytes that did not fit.
+        ensure(into, -end + 64)
+        end = c.envelopeType.encode(value, into.buf, into.len)
+      }
+      into.len = end
+      into.count++
+    },
+    block: (data, count, sync) => ocfBlock([data], count, codec, sync),
   }
 }
 
@@ -84,8 +120,13 @@ function avroFormat(codec: 'null' | 'deflate'): Format {
 const jsonlFormat: Format = {
   ext: 'jsonl',
   header: () => Buffer.alloc(0),
-  record: (c, ev) => Buffer.from(JSON.stringify(envelopeToJson(c, ev)) + '\n', 'utf8'),
-  block: async (records) => Buffer.concat(records),
+  append(c, ev, into) {
+    const line = JSON.stringify(envelopeToJson(c, ev)) + '\n'
+    ensure(into, Buffer.byteLength(line))
+    into.len += into.buf.write(line, into.len, 'utf8')
+    into.count++
+  },
+  block: async (data) => Buffer.from(data),
 }
 
 /** The JSON written as `avro.schema`, once per codec. */
@@ -113,8 +154,7 @@ interface OpenFile {
   /** Bytes written to the file so far (header and blocks). */
   size: number
   /** Encoded records not yet written, the next block. */
-  records: Buffer[]
-  recordBytes: number
+  readonly pending: BlockBuffer
   /** Written since the last fsync. */
   dirty: boolean
 }
@@ -309,7 +349,7 @@ export class FileSink implements Sink {
     const f = s.file
     if (f && f.table === ev.table) {
       this.push(f, f.codec, ev)
-      return f.recordBytes >= BLOCK_BYTES ? this.endBlock(s, true) : undefined
+      return f.pending.len >= BLOCK_BYTES ? this.endBlock(s, true) : undefined
     }
     return this.appendSlow(s, ev)
   }
@@ -332,14 +372,15 @@ export class FileSink implements Sink {
     }
     f ??= await this.openNext(s, ev.table, codec, json)
     this.push(f, codec, ev)
-    if (f.recordBytes >= BLOCK_BYTES) await this.endBlock(s, true)
+    if (f.pending.len >= BLOCK_BYTES) await this.endBlock(s, true)
   }
 
   private push(f: OpenFile, codec: TableCodec, ev: ChangeEvent): void {
-    let rec: Buffer
+    const before = f.pending.len
     try {
-      rec = this.format.record(codec, ev)
+      this.format.append(codec, ev, f.pending)
     } catch (err) {
+      f.pending.len = before
       throw new EncodeError(
         'FILE_ENCODE_FAILED',
         `cannot encode the ${ev.op} event at position ${ev.position} of ${ev.table.schema}.${ev.table.table}: ` +
@@ -347,8 +388,6 @@ export class FileSink implements Sink {
         { cause: err },
       )
     }
-    f.records.push(rec)
-    f.recordBytes += rec.length
   }
 
   private seriesOf(table: TableSchema): Series {
@@ -404,8 +443,7 @@ export class FileSink implements Sink {
         table,
         codec,
         size: 0,
-        records: [],
-        recordBytes: 0,
+        pending: newBlockBuffer(),
         dirty: false,
       }
       s.file = f
@@ -421,10 +459,10 @@ export class FileSink implements Sink {
    */
   private async endBlock(s: Series, rotate: boolean): Promise<void> {
     const f = s.file
-    if (!f || f.records.length === 0) return
-    const block = await this.format.block(f.records, f.records.length, f.sync)
-    f.records = []
-    f.recordBytes = 0
+    if (!f || f.pending.count === 0) return
+    const block = await this.format.block(f.pending.buf.subarray(0, f.pending.len), f.pending.count, f.sync)
+    f.pending.len = 0
+    f.pending.count = 0
     await this.writeAll(f, block)
     if (rotate && (f.size >= this.config.rotate_bytes || this.aged(f))) await this.finish(s)
   }

@@ -59,8 +59,8 @@ test('a named type used by two columns is defined once and referenced after', ()
       1,
       '0000000000000001.1.000000000000',
     ),
-    transaction: { id: '7:1', totalOrder: 1, dataCollectionOrder: 1 },
-    tsMs: 2,
+    transaction: { id: '7:1', total_order: 1, data_collection_order: 1 },
+    ts_ms: 2,
   }
   const buf = c.encodeEnvelope(ev)
   const back = compileReaderSchema(JSON.parse(JSON.stringify(c.envelopeSchema))).fromBuffer(buf) as {
@@ -71,4 +71,30 @@ test('a named type used by two columns is defined once and referenced after', ()
   assert.equal(back.after.b.scale, 0)
   assert.equal(back.transaction.total_order, 1)
   assert.ok(c.encodeKey(ev)!.length > 0)
+})
+
+test('wide longs round-trip exactly at every magnitude, as numbers when safe and bigints otherwise', () => {
+  const t = compileReaderSchema({ type: 'record', name: 'R', fields: [{ name: 'v', type: 'long' }] })
+  const values: (number | bigint)[] = [
+    0,
+    -1,
+    1,
+    2 ** 31,
+    -(2 ** 48),
+    2 ** 49,
+    Number.MAX_SAFE_INTEGER,
+    Number.MIN_SAFE_INTEGER,
+    9007199254740993n,
+    -9007199254740993n,
+    9223372036854775807n,
+    -9223372036854775808n,
+  ]
+  for (const v of values) {
+    const back = (t.fromBuffer(t.toBuffer({ v })) as { v: number | bigint }).v
+    assert.equal(typeof back, typeof v, `type of ${v}`)
+    assert.equal(back, v)
+  }
+  // The same bytes as a plain avsc long for safe values (wire compatibility).
+  const plain = compileReaderSchema('long')
+  assert.deepEqual(plain.toBuffer(-123456789), Buffer.from([0xa9, 0xb4, 0xde, 0x75]))
 })

@@ -85,8 +85,8 @@ function event(
       22700152,
       position,
     ),
-    transaction: { id: '771:22700152', totalOrder: 1, dataCollectionOrder: 1 },
-    tsMs: 1763712000456,
+    transaction: { id: '771:22700152', total_order: 1, data_collection_order: 1 },
+    ts_ms: 1763712000456,
   }
 }
 

@@ -51,7 +51,7 @@ function ev(id: number, cents: number | null = id * 100 + 5): ChangeEvent {
     position,
     source: postgresSource('shop', 'shop', 'public', 'orders', 1763712000000, 'false', 5, 8192, position),
     transaction: null,
-    tsMs: 1763712000001,
+    ts_ms: 1763712000001,
   }
 }
 

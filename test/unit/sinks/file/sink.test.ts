@@ -99,8 +99,8 @@ function ev(t: TableSchema, id: number, op: ChangeEvent['op'] = 'c', extra: Row 
       4096 + index,
       position,
     ),
-    transaction: op === 'r' ? null : { id: `771:${index}`, totalOrder: 1, dataCollectionOrder: 1 },
-    tsMs: 1763712000500 + index,
+    transaction: op === 'r' ? null : { id: `771:${index}`, total_order: 1, data_collection_order: 1 },
+    ts_ms: 1763712000500 + index,
   }
 }
 
