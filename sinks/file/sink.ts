@@ -86,6 +86,14 @@ function ensure(b: BlockBuffer, extra: number): void {
   b.buf = next
 }
 
+/** Appends one already-encoded record to a block buffer. */
+function copyRecord(into: BlockBuffer, data: Buffer, start: number, end: number): void {
+  ensure(into, end - start)
+  data.copy(into.buf, into.len, start, end)
+  into.len += end - start
+  into.count++
+}
+
 /** How one file format lays out a file: header, records, blocks. */
 interface Format {
   readonly ext: 'avro' | 'jsonl'
@@ -170,8 +178,21 @@ interface Series {
   dirDirty: boolean
 }
 
+/**
+ * A batch encoded at write() time: the records back to back in `data`, record i ending at
+ * `ends[i]`, of table `tables[i]`. Encoding when the batch arrives (rather than when the
+ * writer loop gets to it) lets the event objects die young: what waits for the fsync is
+ * ~160 bytes per event instead of an object graph, which keeps memory and GC work low.
+ */
+interface Encoded {
+  readonly data: Buffer
+  readonly ends: number[]
+  readonly tables: TableSchema[]
+  readonly codecs: TableCodec[]
+}
+
 interface Pending {
-  readonly events: readonly ChangeEvent[]
+  readonly batch: Encoded | null
   resolve(): void
   reject(err: Error): void
 }
@@ -193,6 +214,8 @@ export class FileSink implements Sink {
   private readonly byName = new Map<string, Series>()
   private readonly byTable = new WeakMap<TableSchema, Series>()
   private queue: Pending[] = []
+  /** Where write() encodes a batch before copying it out at its exact size. */
+  private readonly scratch = newBlockBuffer()
   private running = false
   private failure: SluiceError | null = null
   private closed = false
@@ -229,16 +252,56 @@ export class FileSink implements Sink {
     this.log.info({ path: root, format: this.config.format }, 'file sink open')
   }
 
-  /** Queues the batch; resolves when its events are written and fsynced, in call order. */
+  /** Encodes and queues the batch; resolves when its events are written and fsynced, in call order. */
   write(batch: ChangeBatch): Promise<void> {
     if (this.closed) return Promise.reject(new SinkError('FILE_SINK_CLOSED', 'file sink is closed'))
-    return this.enqueue(batch.events)
+    if (this.failure || batch.events.length === 0) return this.enqueue(null)
+    let encoded: Encoded
+    try {
+      encoded = this.encode(batch.events)
+    } catch (err) {
+      this.fail(err, [])
+      return Promise.reject(this.failure!)
+    }
+    return this.enqueue(encoded)
   }
 
   /** Resolves when everything written before it is durable. */
   flush(): Promise<void> {
     if (this.closed) return Promise.reject(new SinkError('FILE_SINK_CLOSED', 'file sink is closed'))
-    return this.enqueue([])
+    return this.enqueue(null)
+  }
+
+  private encode(events: readonly ChangeEvent[]): Encoded {
+    const scratch = this.scratch
+    scratch.len = 0
+    scratch.count = 0
+    const ends: number[] = new Array<number>(events.length)
+    const tables: TableSchema[] = new Array<TableSchema>(events.length)
+    const codecs: TableCodec[] = new Array<TableCodec>(events.length)
+    let lastTable: TableSchema | null = null
+    let codec: TableCodec | null = null
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i]!
+      if (ev.table !== lastTable) {
+        lastTable = ev.table
+        codec = codecFor(ev.table, this.avro)
+      }
+      try {
+        this.format.append(codec!, ev, scratch)
+      } catch (err) {
+        throw new EncodeError(
+          'FILE_ENCODE_FAILED',
+          `cannot encode the ${ev.op} event at position ${ev.position} of ${ev.table.schema}.${ev.table.table}: ` +
+            `${err instanceof Error ? err.message : String(err)}`,
+          { cause: err },
+        )
+      }
+      ends[i] = scratch.len
+      tables[i] = ev.table
+      codecs[i] = codec!
+    }
+    return { data: Buffer.from(scratch.buf.subarray(0, scratch.len)), ends, tables, codecs }
   }
 
   /** Flushes, then closes every open file. After a failure it only releases the handles. */
@@ -251,7 +314,7 @@ export class FileSink implements Sink {
     this.closed = true
     this.clearTimer()
     let flushError: unknown = null
-    if (!this.failure) await this.enqueue([]).catch((err: unknown) => (flushError = err))
+    if (!this.failure) await this.enqueue(null).catch((err: unknown) => (flushError = err))
     const files = [...this.byName.values()].filter((s) => s.file !== null)
     if (this.failure) {
       // Already reported to the write() that failed; only release the handles.
@@ -271,7 +334,7 @@ export class FileSink implements Sink {
     if (closeError) throw closeError
   }
 
-  private enqueue(events: readonly ChangeEvent[]): Promise<void> {
+  private enqueue(batch: Encoded | null): Promise<void> {
     if (this.failure) {
       const f = this.failure
       return Promise.reject(
@@ -281,7 +344,7 @@ export class FileSink implements Sink {
       )
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ events, resolve, reject })
+      this.queue.push({ batch, resolve, reject })
       if (!this.running) void this.pump()
     })
   }
@@ -323,9 +386,14 @@ export class FileSink implements Sink {
   private async commit(group: readonly Pending[]): Promise<void> {
     await this.rotateAged()
     for (const p of group) {
-      for (const ev of p.events) {
-        const io = this.append(ev)
+      const b = p.batch
+      if (!b) continue
+      let start = 0
+      for (let i = 0; i < b.ends.length; i++) {
+        const end = b.ends[i]!
+        const io = this.append(b.tables[i]!, b.codecs[i]!, b.data, start, end)
         if (io) await io
+        start = end
       }
     }
     const syncs: Promise<void>[] = []
@@ -343,51 +411,48 @@ export class FileSink implements Sink {
     await this.syncDirtyDirs()
   }
 
-  /** Buffers one event in its table's current file; returns a promise only when I/O is needed. */
-  private append(ev: ChangeEvent): Promise<void> | undefined {
-    const s = this.seriesOf(ev.table)
+  /** Buffers one encoded record in its table's current file; returns a promise only when I/O is needed. */
+  private append(
+    table: TableSchema,
+    codec: TableCodec,
+    data: Buffer,
+    start: number,
+    end: number,
+  ): Promise<void> | undefined {
+    const s = this.seriesOf(table)
     const f = s.file
-    if (f && f.table === ev.table) {
-      this.push(f, f.codec, ev)
+    if (f && f.table === table) {
+      copyRecord(f.pending, data, start, end)
       return f.pending.len >= BLOCK_BYTES ? this.endBlock(s, true) : undefined
     }
-    return this.appendSlow(s, ev)
+    return this.appendSlow(s, table, codec, data, start, end)
   }
 
-  private async appendSlow(s: Series, ev: ChangeEvent): Promise<void> {
-    const codec = codecFor(ev.table, this.avro)
+  private async appendSlow(
+    s: Series,
+    table: TableSchema,
+    codec: TableCodec,
+    data: Buffer,
+    start: number,
+    end: number,
+  ): Promise<void> {
     const json = schemaJsonOf(codec)
     let f = s.file
     if (f) {
       // A rebuilt TableSchema: OCF has one writer schema per file, so a new version or a
       // different envelope schema starts a new file.
-      if (ev.table.version > f.table.version || json !== f.schemaJson) {
-        this.log.debug({ series: s.name, version: ev.table.version }, 'schema changed, new file')
+      if (table.version > f.table.version || json !== f.schemaJson) {
+        this.log.debug({ series: s.name, version: table.version }, 'schema changed, new file')
         await this.finish(s)
         f = null
       } else {
-        f.table = ev.table
+        f.table = table
         f.codec = codec
       }
     }
-    f ??= await this.openNext(s, ev.table, codec, json)
-    this.push(f, codec, ev)
+    f ??= await this.openNext(s, table, codec, json)
+    copyRecord(f.pending, data, start, end)
     if (f.pending.len >= BLOCK_BYTES) await this.endBlock(s, true)
-  }
-
-  private push(f: OpenFile, codec: TableCodec, ev: ChangeEvent): void {
-    const before = f.pending.len
-    try {
-      this.format.append(codec, ev, f.pending)
-    } catch (err) {
-      f.pending.len = before
-      throw new EncodeError(
-        'FILE_ENCODE_FAILED',
-        `cannot encode the ${ev.op} event at position ${ev.position} of ${ev.table.schema}.${ev.table.table}: ` +
-          `${err instanceof Error ? err.message : String(err)}`,
-        { cause: err },
-      )
-    }
   }
 
   private seriesOf(table: TableSchema): Series {
@@ -545,7 +610,7 @@ export class FileSink implements Sink {
     const delay = Math.max(0, oldest + this.config.rotate_interval_ms - this.now())
     this.timer = setTimeout(() => {
       this.timer = null
-      if (!this.closed) this.enqueue([]).catch(() => undefined) // the failure reaches the next write()
+      if (!this.closed) this.enqueue(null).catch(() => undefined) // the failure reaches the next write()
     }, delay)
     this.timer.unref()
   }
