@@ -15,8 +15,10 @@
  *
  *   npm run bench                     # 1,000,000 rows: 1.3M streamed changes
  *   BENCH_ROWS=100000 npm run bench   # quick
- *   env: BENCH_ROWS, BENCH_RUNS (3), BENCH_PROFILE (1: one extra profiled Sluice run),
- *        BENCH_SLUICE (build|dist|tsx), BENCH_KEEP (1: keep the temp dir), BENCH_RESULTS (0: do not append)
+ *   env: BENCH_ROWS, BENCH_RUNS (5), BENCH_PROFILE (1: one extra profiled Sluice run),
+ *        BENCH_SLUICE (build|dist|tsx), BENCH_ONLY (stream,big,snapshot: a subset),
+ *        BENCH_IN_FLIGHT (the pipelines' max_in_flight_events),
+ *        BENCH_SLUICE_FLAGS (extra node flags for every Sluice run, e.g. --max-semi-space-size=4), BENCH_KEEP (1: keep the temp dir), BENCH_RESULTS (0: do not append)
  */
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -29,16 +31,27 @@ import { selfTimes, selfTimesByFile, type SelfTime } from './lib/cpuprofile.js'
 import { machineInfo } from './lib/machine.js'
 import { OcfCounter } from './lib/ocf-count.js'
 import { killAll, ProcWatcher, spawnMeasured, terminate, type ProcSample } from './lib/proc.js'
-import { runDir, sluiceLauncher, startSluice, statePosition, writePipelineYaml, type SluiceLauncher } from './lib/sluice.js'
+import {
+  runDir,
+  sluiceLauncher,
+  startSluice,
+  statePosition,
+  writePipelineYaml,
+  type SluiceLauncher,
+} from './lib/sluice.js'
 import { fix, int, median, mib, table } from './lib/stats.js'
 import { COLUMNS, createTableSql, insertSql, parseLsn, writeBacklog, type Backlog } from './lib/workload.js'
 
 const REPO = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '')
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin'
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000)
-const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3))
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5))
 const PROFILE = process.env.BENCH_PROFILE !== '0'
 const TX_ROWS = 1000
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'stream,big,snapshot').split(',').map((x) => x.trim()))
+/** BENCH_IN_FLIGHT: the pipelines' max_in_flight_events (Sluice's default when unset). */
+const IN_FLIGHT = process.env.BENCH_IN_FLIGHT ? Number(process.env.BENCH_IN_FLIGHT) : undefined
+const SLUICE_FLAGS = (process.env.BENCH_SLUICE_FLAGS ?? '').split(' ').filter(Boolean)
 const END_INDEX = '999999999999'
 /** A Sluice run that makes no visible progress for this long is declared hung. */
 const STALL_MS = 60_000
@@ -56,6 +69,8 @@ interface Run {
   writtenMs?: number
   /** Sluice: records found in the output files after the run. */
   records?: number
+  /** Sluice: VmRSS (KiB) at 25, 50, 75 and 100 % of the time to completion. */
+  rssCurve?: number[]
   exit: string
 }
 
@@ -79,13 +94,20 @@ process.on('SIGINT', () => {
 })
 
 /** Watches the walsender serving `slot` (found through pg_replication_slots) until `until` settles. */
-function watchWalsender(c: pg.Client, slot: string, until: Promise<unknown>): { result: () => ProcSample | null } {
+function watchWalsender(
+  c: pg.Client,
+  slot: string,
+  until: Promise<unknown>,
+): { result: () => ProcSample | null } {
   let watcher: ProcWatcher | null = null
   let done = false
   until.finally(() => (done = true)).catch(() => {})
   void (async () => {
     while (!done && !watcher) {
-      const r = await c.query<{ pid: number | null }>('SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1', [slot])
+      const r = await c.query<{ pid: number | null }>(
+        'SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1',
+        [slot],
+      )
       const pid = r.rows[0]?.pid
       if (pid) watcher = new ProcWatcher(pid, 50)
       else await sleep(20)
@@ -99,6 +121,11 @@ function watchWalsender(c: pg.Client, slot: string, until: Promise<unknown>): { 
   }
 }
 
+/** Removes a run's directory unless BENCH_KEEP=1. */
+const discard = (dir: string): void => {
+  if (process.env.BENCH_KEEP !== '1') rmSync(dir, { recursive: true, force: true })
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 const tail = (file: string, lines = 40): string => {
@@ -110,18 +137,49 @@ const tail = (file: string, lines = 40): string => {
 }
 
 /** pg_recvlogical from `slot` up to `endLsn`, output to /dev/null. */
-async function runRecvlogical(c: pg.Client, slot: string, publication: string, endLsn: string, events: number): Promise<Run> {
+async function runRecvlogical(
+  c: pg.Client,
+  slot: string,
+  publication: string,
+  endLsn: string,
+  events: number,
+): Promise<Run> {
   const log = join(WORK, `${slot}.log`)
   const m = spawnMeasured(
     join(PG_BIN, 'pg_recvlogical'),
-    ['-h', '127.0.0.1', '-p', String(server!.port), '-U', 'postgres', '-d', 'postgres', '--slot', slot, '--start', '--no-loop',
-      '-o', 'proto_version=1', '-o', `publication_names=${publication}`, `--endpos=${endLsn}`, '-f', '/dev/null'],
+    [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(server!.port),
+      '-U',
+      'postgres',
+      '-d',
+      'postgres',
+      '--slot',
+      slot,
+      '--start',
+      '--no-loop',
+      '-o',
+      'proto_version=1',
+      '-o',
+      `publication_names=${publication}`,
+      `--endpos=${endLsn}`,
+      '-f',
+      '/dev/null',
+    ],
     { logFile: log },
   )
   const ws = watchWalsender(c, slot, m.exited)
   const r = await m.exited
   if (r.code !== 0) throw new Error(`pg_recvlogical failed (${r.code ?? r.signal}):\n${tail(log)}`)
-  return { ms: r.ms, rate: events / (r.ms / 1000), peak: m.watcher.last, walsender: ws.result(), exit: String(r.code) }
+  return {
+    ms: r.ms,
+    rate: events / (r.ms / 1000),
+    peak: m.watcher.last,
+    walsender: ws.result(),
+    exit: String(r.code),
+  }
 }
 
 /**
@@ -131,10 +189,27 @@ async function runRecvlogical(c: pg.Client, slot: string, publication: string, e
 async function runSluice(
   l: SluiceLauncher,
   c: pg.Client,
-  opts: { name: string; table: string; slot: string; publication: string; snapshot: 'never' | 'initial'; events: number; complete: (pos: string) => boolean; nodeFlags?: string[] },
+  opts: {
+    name: string
+    table: string
+    slot: string
+    publication: string
+    snapshot: 'never' | 'initial'
+    events: number
+    complete: (pos: string) => boolean
+    nodeFlags?: string[]
+  },
 ): Promise<Run & { dir: string }> {
   const dir = runDir(WORK, opts.name)
-  const yaml = writePipelineYaml({ url: server!.url, table: opts.table, slot: opts.slot, publication: opts.publication, snapshot: opts.snapshot, dir })
+  const yaml = writePipelineYaml({
+    url: server!.url,
+    table: opts.table,
+    slot: opts.slot,
+    publication: opts.publication,
+    snapshot: opts.snapshot,
+    dir,
+    ...(IN_FLIGHT ? { maxInFlightEvents: IN_FLIGHT } : {}),
+  })
   const counter = new OcfCounter(join(dir, 'out'))
   const m = startSluice(l, yaml, dir, opts.nodeFlags)
   const ws = watchWalsender(c, opts.slot, m.exited)
@@ -143,12 +218,14 @@ async function runSluice(
   let writtenMs: number | undefined
   let lastProgress = performance.now()
   let lastSeen = ''
-  let doneMs: number | null = null
+  let doneMs: number
   for (;;) {
     const pos = statePosition(dir)
     const now = performance.now()
     if (pos !== null && opts.complete(pos)) {
       doneMs = now - m.t0
+      // The last blocks landed within this poll interval.
+      writtenMs ??= doneMs
       break
     }
     if (writtenMs === undefined) {
@@ -162,7 +239,9 @@ async function runSluice(
     }
     if (exited) {
       const e = exited as { code: number | null; signal: NodeJS.Signals | null }
-      throw new SluiceFailed(`sluice exited (${e.code ?? e.signal}) before completing; position ${pos}; log ${join(dir, 'sluice.log')}:\n${tail(join(dir, 'sluice.log'))}`)
+      throw new SluiceFailed(
+        `sluice exited (${e.code ?? e.signal}) before completing; position ${pos}; log ${join(dir, 'sluice.log')}:\n${tail(join(dir, 'sluice.log'))}`,
+      )
     }
     if (now - lastProgress > STALL_MS) {
       const stack = await terminate(m, 12_000)
@@ -173,6 +252,7 @@ async function runSluice(
     await sleep(20)
   }
   m.watcher.poll()
+  const rssCurve = m.watcher.rssAt([0.25, 0.5, 0.75, 1])
   const walsender = ws.result()
   const stop = await terminate(m)
   const records = counter.count()
@@ -184,6 +264,7 @@ async function runSluice(
     walsender,
     ...(writtenMs !== undefined ? { writtenMs } : {}),
     records,
+    rssCurve,
     exit: `${stop.code ?? stop.signal}${stop.killed ? ' (SIGKILL after 15 s)' : ''}`,
   }
 }
@@ -200,7 +281,10 @@ const copySlot = (c: pg.Client, from: string, to: string): Promise<unknown> =>
   c.query('SELECT pg_copy_logical_replication_slot($1, $2)', [from, to])
 const dropSlot = async (c: pg.Client, slot: string): Promise<void> => {
   for (let i = 0; i < 50; i++) {
-    const r = await c.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot])
+    const r = await c.query<{ active: boolean }>(
+      'SELECT active FROM pg_replication_slots WHERE slot_name = $1',
+      [slot],
+    )
     if (r.rowCount === 0) return
     if (!r.rows[0]!.active) {
       await c.query('SELECT pg_drop_replication_slot($1)', [slot])
@@ -212,7 +296,11 @@ const dropSlot = async (c: pg.Client, slot: string): Promise<void> => {
 }
 
 /** Alternates A and B `runs` times in the order A B B A A B ..., so drift affects both alike. */
-async function alternate<A, B>(runs: number, a: (i: number) => Promise<A>, b: (i: number) => Promise<B>): Promise<{ as: A[]; bs: B[] }> {
+async function alternate<A, B>(
+  runs: number,
+  a: (i: number) => Promise<A>,
+  b: (i: number) => Promise<B>,
+): Promise<{ as: A[]; bs: B[] }> {
   const as: A[] = []
   const bs: B[] = []
   for (let i = 0; i < runs; i++) {
@@ -231,10 +319,21 @@ const describeRun = (label: string, r: Run): string =>
   `  ${label}: ${fix(r.ms / 1000)} s, ${int(r.rate)}/s, peak RSS ${mib(r.peak?.hwmKb ?? NaN)}, CPU ${fix(r.peak?.cpuS ?? NaN)} s` +
   (r.walsender ? `, walsender CPU ${fix(r.walsender.cpuS)} s` : '') +
   (r.writtenMs !== undefined ? `, all written at ${fix(r.writtenMs / 1000)} s` : '') +
-  (r.records !== undefined ? `, ${int(r.records)} records` : '')
+  (r.records !== undefined ? `, ${int(r.records)} records` : '') +
+  (r.exit !== '0' ? `, exit ${r.exit}` : '') +
+  (r.rssCurve ? `, RSS at 25/50/75/100 %: ${r.rssCurve.map((k) => fix(k / 1024, 0)).join('/')} MiB` : '')
 
 /** Median figures of a list of runs. */
-function summarise(rs: readonly Run[]): { ms: number; rate: number; rateMin: number; rateMax: number; peakKb: number; peakMaxKb: number; cpuS: number; walsenderCpuS: number } {
+function summarise(rs: readonly Run[]): {
+  ms: number
+  rate: number
+  rateMin: number
+  rateMax: number
+  peakKb: number
+  peakMaxKb: number
+  cpuS: number
+  walsenderCpuS: number
+} {
   const rates = rs.map((r) => r.rate)
   return {
     ms: median(rs.map((r) => r.ms)),
@@ -262,37 +361,63 @@ function row(name: string, unit: string, rs: readonly Run[], events: number): st
   ]
 }
 
-const HEAD = ['consumer', 'runs', 'median wall s', 'median rate', 'rate range', 'peak RSS median', 'CPU (median)', 'walsender CPU']
+const HEAD = [
+  'consumer',
+  'runs',
+  'median wall s',
+  'median rate',
+  'rate range',
+  'peak RSS median',
+  'CPU (median)',
+  'walsender CPU',
+]
 
-async function main(): Promise<void> {
-  const info = machineInfo(REPO, PG_BIN)
-  const command = `BENCH_ROWS=${ROWS} BENCH_RUNS=${RUNS} npm run bench`
-  say(`sluice bench: ${command}\n${info.date}, commit ${info.commit}${info.dirty ? ' (working tree has uncommitted changes)' : ''}, ${info.cpus} × ${info.model}, ${info.ramGiB} GiB, node ${info.node}`)
-  const notes: string[] = []
-  const launcher = sluiceLauncher(REPO, WORK, (s) => {
-    say(s)
-    notes.push(s.split('\n')[0]!)
-  })
-  say(`sluice: ${launcher.describe}`)
+const lsnNow = async (c: pg.Client): Promise<string> =>
+  (await c.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0]!.l
 
-  server = await startPostgres({ autovacuum: 'off', max_wal_size: '8GB', checkpoint_timeout: '1h' })
-  const c = new pg.Client({ connectionString: server.url })
-  await c.connect()
+interface Profiled {
+  top: SelfTime[]
+  totalMs: number
+  idleMs: number
+  ms: number
+}
 
-  // 1. Streaming backlog. Slots first, so the backlog is ahead of them.
+/** Scenario 1: the streaming backlog, pg_recvlogical against Sluice, plus one profiled Sluice run. */
+async function streamingScenario(
+  c: pg.Client,
+  launcher: SluiceLauncher,
+  notes: string[],
+): Promise<{ backlog: Backlog; recv: Run[]; sluice: Run[]; profile: Profiled | null }> {
   say('\n== streaming backlog ==')
   await c.query(createTableSql('bench'))
   await c.query('CREATE PUBLICATION bench_pub FOR TABLE bench')
+  // The slot exists before the backlog, so every copy of it reads the whole backlog.
   await c.query(`SELECT pg_create_logical_replication_slot('tmpl_stream', 'pgoutput')`)
-  const shape = { inserts: ROWS, updates: Math.round(ROWS / 4), deletes: Math.round(ROWS / 20), txRows: TX_ROWS }
-  const backlog: Backlog = await writeBacklog(c, 'bench', shape, say)
+  const shape = {
+    inserts: ROWS,
+    updates: Math.round(ROWS / 4),
+    deletes: Math.round(ROWS / 20),
+    txRows: TX_ROWS,
+  }
+  const backlog = await writeBacklog(c, 'bench', shape, say)
   await c.query('CHECKPOINT')
   say(
     `backlog: ${int(backlog.inserts)} inserts + ${int(backlog.updates)} updates + ${int(backlog.deletes)} deletes = ${int(backlog.events)} changes in ${int(backlog.transactions)} transactions, ` +
       `${fix(backlog.walBytes / 2 ** 20, 0)} MiB of WAL, written in ${fix(backlog.ms / 1000, 1)} s; end LSN ${backlog.endLsn}`,
   )
-  const streamDone = reached('1', backlog.lastTxStart)
-  const streaming = await alternate(
+  const done = reached('1', backlog.lastTxStart)
+  const sluiceRun = (name: string, slot: string, nodeFlags: string[] = []): Promise<Run & { dir: string }> =>
+    runSluice(launcher, c, {
+      name,
+      table: 'public.bench',
+      slot,
+      publication: 'bench_pub',
+      snapshot: 'never',
+      events: backlog.events,
+      complete: done,
+      nodeFlags: [...SLUICE_FLAGS, ...nodeFlags],
+    })
+  const { as: recv, bs: sluice } = await alternate(
     RUNS,
     async (i) => {
       const slot = `recv_${i}`
@@ -305,146 +430,306 @@ async function main(): Promise<void> {
     async (i) => {
       const slot = `sluice_${i}`
       await copySlot(c, 'tmpl_stream', slot)
-      const r = await runSluice(launcher, c, { name: `stream-${i}`, table: 'public.bench', slot, publication: 'bench_pub', snapshot: 'never', events: backlog.events, complete: streamDone })
+      const r = await sluiceRun(`stream-${i}`, slot)
       await dropSlot(c, slot)
       say(describeRun(`sluice #${i + 1}`, r))
-      if (r.records !== backlog.events) notes.push(`streaming run ${i + 1}: ${r.records} records in the output, expected ${backlog.events}`)
-      rmSync(r.dir, { recursive: true, force: true })
+      if (r.exit !== '0') notes.push(`streaming run ${i + 1}: sluice exited ${r.exit} after SIGTERM`)
+      if (r.records !== backlog.events)
+        notes.push(`streaming run ${i + 1}: ${r.records} records in the output, expected ${backlog.events}`)
+      discard(r.dir)
       return r
     },
   )
-  const pairRatios = streaming.bs.map((s, i) => s.rate / streaming.as[i]!.rate)
 
   // One extra, unmeasured run under the V8 profiler.
-  let profile: { top: SelfTime[]; totalMs: number; idleMs: number; ms: number } | null = null
+  let profile: Profiled | null = null
   if (PROFILE) {
     say('profiling one more Sluice run (node --cpu-prof; not in the figures)')
     await copySlot(c, 'tmpl_stream', 'sluice_prof')
     const profDir = join(WORK, 'cpuprof')
-    const r = await runSluice(launcher, c, {
-      name: 'stream-prof', table: 'public.bench', slot: 'sluice_prof', publication: 'bench_pub', snapshot: 'never', events: backlog.events, complete: streamDone,
-      nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=500'],
-    })
+    const r = await sluiceRun('stream-prof', 'sluice_prof', [
+      '--cpu-prof',
+      `--cpu-prof-dir=${profDir}`,
+      '--cpu-prof-interval=500',
+    ])
     await dropSlot(c, 'sluice_prof')
     say(describeRun('sluice (profiled)', r))
     const files = existsSync(profDir) ? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : []
-    if (files[0]) profile = { ...selfTimes(join(profDir, files[0]), launcher.cwd), ms: r.ms }
-    else notes.push('the profiled run wrote no .cpuprofile')
+    if (files[0]) {
+      profile = { ...selfTimes(join(profDir, files[0]), launcher.cwd), ms: r.ms }
+      say(`  profile: ${join(profDir, files[0])}`)
+    } else notes.push('the profiled run wrote no .cpuprofile')
   }
   await c.query(`SELECT pg_drop_replication_slot('tmpl_stream')`)
+  return { backlog, recv, sluice, profile }
+}
 
-  // 2. One large transaction.
-  say('\n== one large transaction ==')
+/** Fills bench_big with ROWS rows in one transaction; with `slots`, a template slot is made first. */
+async function fillBig(c: pg.Client, withSlot: boolean): Promise<{ start: bigint; end: string }> {
   await c.query(createTableSql('bench_big'))
   await c.query('CREATE PUBLICATION big_pub FOR TABLE bench_big')
-  await c.query(`SELECT pg_create_logical_replication_slot('tmpl_big', 'pgoutput')`)
-  const bigStart = parseLsn((await c.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0]!.l)
-  let t = performance.now()
+  if (withSlot) await c.query(`SELECT pg_create_logical_replication_slot('tmpl_big', 'pgoutput')`)
+  const start = parseLsn(await lsnNow(c))
+  const t = performance.now()
   await c.query(insertSql('bench_big'), [1, ROWS])
-  const bigEnd = (await c.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0]!.l
-  say(`one INSERT ... SELECT of ${int(ROWS)} rows in ${fix((performance.now() - t) / 1000, 1)} s, ${fix(Number(parseLsn(bigEnd) - bigStart) / 2 ** 20, 0)} MiB of WAL`)
+  const end = await lsnNow(c)
+  say(
+    `one INSERT ... SELECT of ${int(ROWS)} rows in ${fix((performance.now() - t) / 1000, 1)} s, ${fix(Number(parseLsn(end) - start) / 2 ** 20, 0)} MiB of WAL`,
+  )
   await c.query('CHECKPOINT')
-  const bigDone = reached('1', bigStart)
-  const big = await alternate(
+  return { start, end }
+}
+
+/** Scenario 2: one transaction of ROWS rows. */
+async function bigScenario(
+  c: pg.Client,
+  launcher: SluiceLauncher,
+  notes: string[],
+): Promise<{ recv: Run[]; sluice: Run[] }> {
+  say('\n== one large transaction ==')
+  const { start, end } = await fillBig(c, true)
+  const done = reached('1', start)
+  const { as: recv, bs: sluice } = await alternate(
     RUNS,
     async (i) => {
       await copySlot(c, 'tmpl_big', `recv_big_${i}`)
-      const r = await runRecvlogical(c, `recv_big_${i}`, 'big_pub', bigEnd, ROWS)
+      const r = await runRecvlogical(c, `recv_big_${i}`, 'big_pub', end, ROWS)
       await dropSlot(c, `recv_big_${i}`)
       say(describeRun(`pg_recvlogical #${i + 1}`, r))
       return r
     },
     async (i) => {
       await copySlot(c, 'tmpl_big', `sluice_big_${i}`)
-      const r = await runSluice(launcher, c, { name: `big-${i}`, table: 'public.bench_big', slot: `sluice_big_${i}`, publication: 'big_pub', snapshot: 'never', events: ROWS, complete: bigDone })
+      const r = await runSluice(launcher, c, {
+        name: `big-${i}`,
+        table: 'public.bench_big',
+        slot: `sluice_big_${i}`,
+        publication: 'big_pub',
+        snapshot: 'never',
+        events: ROWS,
+        complete: done,
+        nodeFlags: SLUICE_FLAGS,
+      })
       await dropSlot(c, `sluice_big_${i}`)
       say(describeRun(`sluice #${i + 1}`, r))
-      if (r.records !== ROWS) notes.push(`large-transaction run ${i + 1}: ${r.records} records in the output, expected ${ROWS}`)
-      rmSync(r.dir, { recursive: true, force: true })
+      if (r.exit !== '0') notes.push(`large-transaction run ${i + 1}: sluice exited ${r.exit} after SIGTERM`)
+      if (r.records !== ROWS)
+        notes.push(`large-transaction run ${i + 1}: ${r.records} records in the output, expected ${ROWS}`)
+      discard(r.dir)
       return r
     },
   )
   await c.query(`SELECT pg_drop_replication_slot('tmpl_big')`)
+  return { recv, sluice }
+}
 
-  // 3. Snapshot of the ROWS rows now in bench_big.
+/** Scenario 3: snapshot of the ROWS rows of bench_big, psql COPY against Sluice. */
+async function snapshotScenario(
+  c: pg.Client,
+  launcher: SluiceLauncher,
+  notes: string[],
+  filled: boolean,
+): Promise<{ psql: Run[]; sluice: Run[] }> {
   say('\n== snapshot ==')
+  if (!filled) await fillBig(c, false)
   await c.query('VACUUM ANALYZE bench_big')
-  const snap = await alternate(
+  const { as: psql, bs: sluice } = await alternate(
     RUNS,
     async (i) => {
       const log = join(WORK, `psql-${i}.log`)
       const m = spawnMeasured(
         join(PG_BIN, 'psql'),
-        ['-X', '-q', '-h', '127.0.0.1', '-p', String(server!.port), '-U', 'postgres', '-d', 'postgres', '-o', '/dev/null', '-c', `COPY (SELECT ${COLUMNS} FROM bench_big) TO STDOUT`],
+        [
+          '-X',
+          '-q',
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(server!.port),
+          '-U',
+          'postgres',
+          '-d',
+          'postgres',
+          '-o',
+          '/dev/null',
+          '-c',
+          `COPY (SELECT ${COLUMNS} FROM bench_big) TO STDOUT`,
+        ],
         { logFile: log },
       )
       const r = await m.exited
       if (r.code !== 0) throw new Error(`psql COPY failed:\n${tail(log)}`)
-      const run: Run = { ms: r.ms, rate: ROWS / (r.ms / 1000), peak: m.watcher.last, walsender: null, exit: String(r.code) }
+      const run: Run = {
+        ms: r.ms,
+        rate: ROWS / (r.ms / 1000),
+        peak: m.watcher.last,
+        walsender: null,
+        exit: String(r.code),
+      }
       say(describeRun(`psql COPY TO STDOUT #${i + 1}`, run))
       return run
     },
     async (i) => {
-      t = performance.now()
-      const r = await runSluice(launcher, c, { name: `snap-${i}`, table: 'public.bench_big', slot: `sluice_snap_${i}`, publication: 'big_pub', snapshot: 'initial', events: ROWS, complete: reached('0', 0n) })
+      const r = await runSluice(launcher, c, {
+        name: `snap-${i}`,
+        table: 'public.bench_big',
+        slot: `sluice_snap_${i}`,
+        publication: 'big_pub',
+        snapshot: 'initial',
+        events: ROWS,
+        complete: reached('0', 0n),
+        nodeFlags: SLUICE_FLAGS,
+      })
       await dropSlot(c, `sluice_snap_${i}`)
       r.walsender = null
       say(describeRun(`sluice snapshot #${i + 1}`, r))
-      if (r.records !== ROWS) notes.push(`snapshot run ${i + 1}: ${r.records} records in the output, expected ${ROWS}`)
-      rmSync(r.dir, { recursive: true, force: true })
+      if (r.exit !== '0') notes.push(`snapshot run ${i + 1}: sluice exited ${r.exit} after SIGTERM`)
+      if (r.records !== ROWS)
+        notes.push(`snapshot run ${i + 1}: ${r.records} records in the output, expected ${ROWS}`)
+      discard(r.dir)
       return r
     },
   )
+  return { psql, sluice }
+}
+
+async function main(): Promise<void> {
+  const info = machineInfo(REPO, PG_BIN)
+  const env = [
+    'BENCH_ROWS',
+    'BENCH_RUNS',
+    'BENCH_ONLY',
+    'BENCH_SLUICE',
+    'BENCH_SLUICE_FLAGS',
+    'BENCH_PROFILE',
+  ]
+    .filter((k) => process.env[k] !== undefined)
+    .map((k) => `${k}=${JSON.stringify(process.env[k])}`)
+  const command = [...env, 'npm run bench'].join(' ')
+  say(
+    `sluice bench: ${command} (${int(ROWS)} rows, ${RUNS} runs each)\n${info.date}, commit ${info.commit}${info.dirty ? ' (working tree has uncommitted changes)' : ''}, ${info.cpus} × ${info.model}, ${info.ramGiB} GiB, node ${info.node}`,
+  )
+  const notes: string[] = []
+  const launcher = sluiceLauncher(REPO, WORK, (s) => {
+    say(s)
+    notes.push(s.split('\n')[0]!)
+  })
+  say(
+    `sluice: ${launcher.describe}${SLUICE_FLAGS.length ? ` with node flags ${SLUICE_FLAGS.join(' ')}` : ''}`,
+  )
+
+  server = await startPostgres({ autovacuum: 'off', max_wal_size: '8GB', checkpoint_timeout: '1h' })
+  const c = new pg.Client({ connectionString: server.url })
+  await c.connect()
+  const st = ONLY.has('stream') ? await streamingScenario(c, launcher, notes) : null
+  const big = ONLY.has('big') ? await bigScenario(c, launcher, notes) : null
+  const snap = ONLY.has('snapshot') ? await snapshotScenario(c, launcher, notes, big !== null) : null
   await c.end()
 
-  // Summary.
-  const sRecv = summarise(streaming.as)
-  const sSluice = summarise(streaming.bs)
-  const bRecv = summarise(big.as)
-  const bSluice = summarise(big.bs)
-  const pPsql = summarise(snap.as)
-  const pSluice = summarise(snap.bs)
-  const written = median(streaming.bs.map((r) => r.writtenMs ?? NaN))
   const lines: string[] = []
-  lines.push(`## ${info.date} — commit ${info.commit}${info.dirty ? ' + uncommitted changes in the working tree' : ''}`)
-  lines.push('')
-  lines.push(`- Command: \`${command}\``)
-  lines.push(`- Machine: ${info.cpus} × ${info.model} (nproc ${info.cpus}), ${info.ramGiB} GiB RAM; Node ${info.node}; ${info.postgres}`)
-  lines.push(`- Sluice: ${launcher.describe}; file sink \`format: avro\`, codec null, fsync per commit group; wall time from spawn to the state file holding the final checkpoint (commit interval 1 s)`)
-  lines.push(`- pg_recvlogical: \`pg_recvlogical --start --no-loop -o proto_version=1 -o publication_names=... --endpos=<end LSN> -f /dev/null\`; wall time from spawn to exit`)
   lines.push(
-    `- Backlog: ${int(backlog.inserts)} inserts + ${int(backlog.updates)} updates + ${int(backlog.deletes)} deletes = ${int(backlog.events)} changes in ${int(backlog.transactions)} transactions of ${TX_ROWS} rows (~100-byte text column), ${fix(backlog.walBytes / 2 ** 20, 0)} MiB of WAL; every run reads it from a copy of one pristine slot; runs alternate A B B A ...`,
+    `## ${info.date} — commit ${info.commit}${info.dirty ? ' + uncommitted changes in the working tree' : ''}`,
   )
   lines.push('')
-  lines.push(`### Streaming the backlog (${int(backlog.events)} changes)`)
-  lines.push('')
-  lines.push(table(HEAD, [row('pg_recvlogical', 'changes', streaming.as, backlog.events), row('Sluice → file (Avro)', 'changes', streaming.bs, backlog.events)]))
-  lines.push('')
+  lines.push(`- Command: \`${command}\` (${int(ROWS)} rows, ${RUNS} runs of each consumer per scenario)`)
   lines.push(
-    `**Sluice / pg_recvlogical = ${fix(sSluice.rate / sRecv.rate)}** (ratio of medians; median of the per-pair ratios ${fix(median(pairRatios))}, range ${fix(Math.min(...pairRatios))}–${fix(Math.max(...pairRatios))}). ` +
-      `Sluice had every record in complete Avro blocks at a median ${fix(written / 1000)} s (${int(backlog.events / (written / 1000))} changes/s); the rest is the 1 s state commit.`,
+    `- Machine: ${info.cpus} × ${info.model} (nproc ${info.cpus}), ${info.ramGiB} GiB RAM; Node ${info.node}; ${info.postgres}`,
   )
-  lines.push('')
-  lines.push(`### One transaction of ${int(ROWS)} rows`)
-  lines.push('')
-  lines.push(table(HEAD, [row('pg_recvlogical', 'changes', big.as, ROWS), row('Sluice → file (Avro)', 'changes', big.bs, ROWS)]))
-  lines.push('')
-  lines.push(`Sluice peak RSS ${mib(bSluice.peakMaxKb)} at most (target ≤ 200 MB) — ${bSluice.peakMaxKb * 1024 <= 200e6 ? 'within' : '**over**'} the target. Sluice / pg_recvlogical = ${fix(bSluice.rate / bRecv.rate)}. The server decodes the whole transaction (proto_version 1, spilling to disk) before sending its first change, for both consumers.`)
-  lines.push('')
-  lines.push(`### Snapshot of ${int(ROWS)} rows`)
-  lines.push('')
-  lines.push(table(HEAD, [row('psql COPY (SELECT ...) TO STDOUT', 'rows', snap.as, ROWS), row('Sluice snapshot: initial → file', 'rows', snap.bs, ROWS)]))
-  lines.push('')
-  lines.push(`Sluice / psql COPY = ${fix(pSluice.rate / pPsql.rate)}. Sluice's time includes start-up, preflight and creating the slot with an exported snapshot.`)
-  if (profile) {
+  lines.push(
+    `- Sluice: ${launcher.describe}${SLUICE_FLAGS.length ? `, node flags \`${SLUICE_FLAGS.join(' ')}\`` : ''}; file sink \`format: avro\` (codec null, fsync per commit group), state in a file; time from spawn to the state file holding the final checkpoint (the runner commits every 1 s); peak RSS = VmHWM of the node process`,
+  )
+  lines.push(
+    '- pg_recvlogical: `pg_recvlogical --start --no-loop -o proto_version=1 -o publication_names=... --endpos=<end LSN> -f /dev/null`; time from spawn to exit',
+  )
+  lines.push(
+    '- Runs alternate A B B A A ...; each streaming run reads a copy (`pg_copy_logical_replication_slot`) of one pristine slot made before the data was written',
+  )
+  if (st) {
+    const { backlog } = st
+    const r = summarise(st.recv)
+    const s = summarise(st.sluice)
+    const pair = st.sluice.map((x, i) => x.rate / st.recv[i]!.rate)
+    const written = median(st.sluice.map((x) => x.writtenMs ?? NaN))
     lines.push('')
-    lines.push(`### CPU profile of one Sluice streaming run (node --cpu-prof, not in the figures above)`)
+    lines.push(`### Streaming a backlog of ${int(backlog.events)} changes`)
     lines.push('')
-    lines.push(`${fix(profile.totalMs / 1000)} s on-CPU in the main thread, ${fix(profile.idleMs / 1000)} s idle, of a ${fix(profile.ms / 1000)} s run. Top self time:`)
+    lines.push(
+      `${int(backlog.inserts)} inserts + ${int(backlog.updates)} updates + ${int(backlog.deletes)} deletes in ${int(backlog.transactions)} transactions of ${TX_ROWS} rows (~100-byte text column), ${fix(backlog.walBytes / 2 ** 20, 0)} MiB of WAL.`,
+    )
     lines.push('')
-    lines.push(table(['self %', 'self ms', 'function', 'where'], profile.top.slice(0, 20).map((x) => [fix(x.pct, 1), int(x.ms), `\`${x.fn}\``, x.where])))
+    lines.push(
+      table(HEAD, [
+        row('pg_recvlogical', 'changes', st.recv, backlog.events),
+        row('Sluice → file (Avro)', 'changes', st.sluice, backlog.events),
+      ]),
+    )
     lines.push('')
-    lines.push('By file: ' + selfTimesByFile(profile.top).slice(0, 12).map((f) => `${f.file} ${fix(f.pct, 1)} %`).join(', '))
+    lines.push(
+      `**Sluice / pg_recvlogical = ${fix(s.rate / r.rate)}** (ratio of medians; per-pair ratios: median ${fix(median(pair))}, range ${fix(Math.min(...pair))}–${fix(Math.max(...pair))}). ` +
+        `Every record was in complete Avro blocks at a median ${fix(written / 1000)} s (${int(backlog.events / (written / 1000))} changes/s); the rest is waiting for the 1 s state commit.`,
+    )
+    if (st.profile) {
+      const p = st.profile
+      lines.push('')
+      lines.push(
+        '#### CPU profile of one more Sluice streaming run (`node --cpu-prof`, not in the figures above)',
+      )
+      lines.push('')
+      lines.push(
+        `${fix(p.totalMs / 1000)} s on-CPU in the main thread, ${fix(p.idleMs / 1000)} s idle, of a ${fix(p.ms / 1000)} s run. Top self time (functions without a location are V8-generated code, e.g. avsc's compiled record writers):`,
+      )
+      lines.push('')
+      lines.push(
+        table(
+          ['self %', 'self ms', 'function', 'where'],
+          p.top.slice(0, 20).map((x) => [fix(x.pct, 1), int(x.ms), `\`${x.fn}\``, x.where]),
+        ),
+      )
+      lines.push('')
+      lines.push(
+        'By file: ' +
+          selfTimesByFile(p.top)
+            .slice(0, 12)
+            .map((f) => `${f.file} ${fix(f.pct, 1)} %`)
+            .join(', '),
+      )
+    }
+  }
+  if (big) {
+    const r = summarise(big.recv)
+    const s = summarise(big.sluice)
+    lines.push('')
+    lines.push(`### One transaction of ${int(ROWS)} rows (a single INSERT ... SELECT)`)
+    lines.push('')
+    lines.push(
+      table(HEAD, [
+        row('pg_recvlogical', 'changes', big.recv, ROWS),
+        row('Sluice → file (Avro)', 'changes', big.sluice, ROWS),
+      ]),
+    )
+    lines.push('')
+    lines.push(
+      `Sluice peak RSS: median ${mib(s.peakKb)}, max ${mib(s.peakMaxKb)} (target ≤ 200 MB: ${s.peakMaxKb * 1024 <= 200e6 ? 'met' : '**not met**'}). Sluice / pg_recvlogical = ${fix(s.rate / r.rate)}. ` +
+        `Sluice's VmRSS at 25/50/75/100 % of each run: ${big.sluice.map((x) => (x.rssCurve ?? []).map((k) => fix(k / 1024, 0)).join('/')).join('; ')} MiB. ` +
+        'With proto_version 1 the server decodes the whole transaction (spilling to disk) before sending its first change, for both consumers.',
+    )
+  }
+  if (snap) {
+    const p = summarise(snap.psql)
+    const s = summarise(snap.sluice)
+    lines.push('')
+    lines.push(`### Snapshot of ${int(ROWS)} rows`)
+    lines.push('')
+    lines.push(
+      table(HEAD, [
+        row('psql COPY (SELECT ...) TO STDOUT', 'rows', snap.psql, ROWS),
+        row('Sluice snapshot: initial → file', 'rows', snap.sluice, ROWS),
+      ]),
+    )
+    lines.push('')
+    lines.push(
+      `Sluice / psql COPY = ${fix(s.rate / p.rate)}. Sluice's time includes start-up, preflight and creating the slot with an exported snapshot; completion is the state file holding the snapshot's final checkpoint.`,
+    )
   }
   if (notes.length > 0) {
     lines.push('')
@@ -463,7 +748,8 @@ async function main(): Promise<void> {
 main()
   .catch((err: unknown) => {
     process.stderr.write(`\nbenchmark failed: ${err instanceof Error ? err.message : String(err)}\n`)
-    if (!(err instanceof SluiceFailed) && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`)
+    if (!(err instanceof SluiceFailed) && err instanceof Error && err.stack)
+      process.stderr.write(`${err.stack}\n`)
     process.exitCode = 1
   })
   .finally(() => cleanup())

@@ -48,7 +48,10 @@ export function selfTimes(file: string, repo: string): { top: SelfTime[]; totalM
       continue
     }
     totalMs += ms
-    const url = cf.url.replace(/^file:\/\//, '').replace(repo + '/', '').replace(/.*\/node_modules\//, 'node_modules/')
+    const url = cf.url
+      .replace(/^file:\/\//, '')
+      .replace(repo + '/', '')
+      .replace(/.*\/node_modules\//, 'node_modules/')
     const where = url ? `${url}:${cf.lineNumber + 1}` : ''
     const fn = cf.functionName || '(anonymous)'
     const key = `${fn}@${where}`

@@ -35,6 +35,9 @@ export function sampleProc(pid: number): ProcSample | null {
 /** Samples a process until it is gone, keeping the last good sample (peak RSS only grows). */
 export class ProcWatcher {
   last: ProcSample | null = null
+  /** [ms since the watcher started, VmRSS KiB] of every sample. */
+  readonly series: [number, number][] = []
+  private readonly started = performance.now()
   private readonly timer: NodeJS.Timeout
 
   constructor(
@@ -47,7 +50,22 @@ export class ProcWatcher {
 
   poll(): void {
     const s = sampleProc(this.pid)
-    if (s) this.last = s
+    if (s) {
+      this.last = s
+      this.series.push([performance.now() - this.started, s.rssKb])
+    }
+  }
+
+  /** VmRSS at the given fractions of the time sampled so far (up to `untilMs`), KiB. */
+  rssAt(fractions: readonly number[], untilMs = Infinity): number[] {
+    const pts = this.series.filter(([t]) => t <= untilMs)
+    if (pts.length === 0) return fractions.map(() => NaN)
+    const end = pts[pts.length - 1]![0]
+    return fractions.map((f) => {
+      let best = pts[0]!
+      for (const p of pts) if (p[0] <= f * end) best = p
+      return best[1]
+    })
   }
 
   stop(): ProcSample | null {
@@ -71,7 +89,11 @@ export interface Measured {
 export const running = new Set<ChildProcess>()
 
 /** Spawns `cmd` with stdout/stderr to `logFile` (or /dev/null) and starts sampling it. */
-export function spawnMeasured(cmd: string, args: readonly string[], opts: { cwd?: string; logFile?: string; env?: NodeJS.ProcessEnv }): Measured {
+export function spawnMeasured(
+  cmd: string,
+  args: readonly string[],
+  opts: { cwd?: string; logFile?: string; env?: NodeJS.ProcessEnv },
+): Measured {
   const fd = openSync(opts.logFile ?? '/dev/null', 'a')
   const t0 = performance.now()
   const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', fd, fd] })
@@ -79,19 +101,24 @@ export function spawnMeasured(cmd: string, args: readonly string[], opts: { cwd?
   if (child.pid === undefined) throw new Error(`cannot start ${cmd}`)
   running.add(child)
   const watcher = new ProcWatcher(child.pid)
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('exit', (code, signal) => {
-      running.delete(child)
-      watcher.stop()
-      resolve({ code, signal, ms: performance.now() - t0 })
-    })
-  })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>(
+    (resolve, reject) => {
+      child.once('error', reject)
+      child.once('exit', (code, signal) => {
+        running.delete(child)
+        watcher.stop()
+        resolve({ code, signal, ms: performance.now() - t0 })
+      })
+    },
+  )
   return { child, pid: child.pid, t0, watcher, exited }
 }
 
 /** Sends SIGTERM, then SIGKILL after `graceMs`; resolves with the exit. */
-export async function terminate(m: Measured, graceMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number; killed: boolean }> {
+export async function terminate(
+  m: Measured,
+  graceMs = 15_000,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number; killed: boolean }> {
   let killed = false
   if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGTERM')
   const t = setTimeout(() => {

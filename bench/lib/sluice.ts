@@ -1,5 +1,13 @@
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { spawnMeasured, type Measured } from './proc.js'
 
@@ -32,13 +40,28 @@ export function sluiceLauncher(repo: string, work: string, log: (s: string) => v
   if (want === 'dist') {
     const main = join(repo, 'dist/cli/main.js')
     if (!existsSync(main)) throw new Error(`BENCH_SLUICE=dist but ${main} does not exist: run npm run build`)
-    return { kind: 'dist', describe: 'node dist/cli/main.js run -c <yaml>', cwd: repo, args: (yaml, flags = []) => [...flags, main, 'run', '-c', yaml] }
+    return {
+      kind: 'dist',
+      describe: 'node dist/cli/main.js run -c <yaml>',
+      cwd: repo,
+      args: (yaml, flags = []) => [...flags, main, 'run', '-c', yaml],
+    }
   }
   const root = join(work, 'sluice-build')
   mkdirSync(root, { recursive: true })
   const r = spawnSync(
     process.execPath,
-    [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(repo, 'tsconfig.build.json'), '--outDir', join(root, 'dist'), '--declaration', 'false', '--sourceMap', 'false'],
+    [
+      join(repo, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      join(repo, 'tsconfig.build.json'),
+      '--outDir',
+      join(root, 'dist'),
+      '--declaration',
+      'false',
+      '--sourceMap',
+      'false',
+    ],
     { cwd: repo, encoding: 'utf8' },
   )
   const main = join(root, 'dist/cli/main.js')
@@ -46,13 +69,15 @@ export function sluiceLauncher(repo: string, work: string, log: (s: string) => v
     log(`tsc build failed (${r.status}); falling back to tsx:\n${r.stdout}${r.stderr}`)
     return tsx
   }
-  if (r.status !== 0) log(`tsc reported type errors but emitted JavaScript; using it:\n${r.stdout.slice(0, 2000)}`)
+  if (r.status !== 0)
+    log(`tsc reported type errors but emitted JavaScript; using it:\n${r.stdout.slice(0, 2000)}`)
   // The build needs Sluice's package.json (VERSION, "type": "module") and node_modules.
   copyFileSync(join(repo, 'package.json'), join(root, 'package.json'))
   symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'))
   return {
     kind: 'built',
-    describe: 'node dist/cli/main.js run -c <yaml> (tsc -p tsconfig.build.json of the working tree, into a temp dir)',
+    describe:
+      'node dist/cli/main.js run -c <yaml> (tsc -p tsconfig.build.json of the working tree, into a temp dir)',
     cwd: root,
     args: (yaml, flags = []) => [...flags, main, 'run', '-c', yaml],
   }
@@ -66,6 +91,8 @@ export interface PipelineOptions {
   publication: string
   snapshot: 'never' | 'initial' | 'initial_only'
   dir: string
+  /** Pipeline `max_in_flight_events`; Sluice's default when absent. */
+  maxInFlightEvents?: number
 }
 
 /** The pipeline's name in every benchmark config (state file `<dir>/state/bench.json`). */
@@ -86,7 +113,7 @@ export function writePipelineYaml(o: PipelineOptions): string {
       - type: file
         path: ${join(o.dir, 'out')}
         format: avro
-state:
+${o.maxInFlightEvents ? `    max_in_flight_events: ${o.maxInFlightEvents}\n` : ''}state:
   type: file
   path: ${join(o.dir, 'state')}
 log:
@@ -100,15 +127,25 @@ log:
 /** The committed position in the state file, or null. */
 export function statePosition(dir: string): string | null {
   try {
-    return (JSON.parse(readFileSync(join(dir, 'state', `${PIPELINE}.json`), 'utf8')) as { position: string | null }).position
+    return (
+      JSON.parse(readFileSync(join(dir, 'state', `${PIPELINE}.json`), 'utf8')) as { position: string | null }
+    ).position
   } catch {
     return null // missing, or caught between rename and write: try again
   }
 }
 
 /** Starts the CLI with its log (stdout and stderr) in `<dir>/sluice.log`. */
-export function startSluice(l: SluiceLauncher, yaml: string, dir: string, nodeFlags: string[] = []): Measured {
-  return spawnMeasured(process.execPath, l.args(yaml, nodeFlags), { cwd: l.cwd, logFile: join(dir, 'sluice.log') })
+export function startSluice(
+  l: SluiceLauncher,
+  yaml: string,
+  dir: string,
+  nodeFlags: string[] = [],
+): Measured {
+  return spawnMeasured(process.execPath, l.args(yaml, nodeFlags), {
+    cwd: l.cwd,
+    logFile: join(dir, 'sluice.log'),
+  })
 }
 
 /** A fresh temp dir for one run. */

@@ -15,7 +15,8 @@ export const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).to
 export const fix = (n: number, d = 2): string => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')
 
 /** Kibibytes as MiB with one decimal. */
-export const mib = (kb: number): string => (Number.isFinite(kb) && kb > 0 ? `${(kb / 1024).toFixed(1)} MiB` : 'n/a')
+export const mib = (kb: number): string =>
+  Number.isFinite(kb) && kb > 0 ? `${(kb / 1024).toFixed(1)} MiB` : 'n/a'
 
 /** Renders a Markdown table. */
 export function table(head: readonly string[], rows: readonly (readonly string[])[]): string {

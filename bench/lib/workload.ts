@@ -53,15 +53,25 @@ const lsnNow = async (c: pg.Client): Promise<string> =>
  * ids 1..inserts, then updates of ids 1..updates (amount and note change, the key does
  * not), then deletes of the highest ids. Every statement is one transaction.
  */
-export async function writeBacklog(c: pg.Client, table: string, shape: BacklogShape, progress: (s: string) => void): Promise<Backlog> {
+export async function writeBacklog(
+  c: pg.Client,
+  table: string,
+  shape: BacklogShape,
+  progress: (s: string) => void,
+): Promise<Backlog> {
   const t0 = Date.now()
   const start = await lsnNow(c)
   const steps: { sql: string; from: number; to: number }[] = []
   const chunks = (n: number, base: number, sql: string): void => {
-    for (let a = 0; a < n; a += shape.txRows) steps.push({ sql, from: base + a, to: base + Math.min(n, a + shape.txRows) - 1 })
+    for (let a = 0; a < n; a += shape.txRows)
+      steps.push({ sql, from: base + a, to: base + Math.min(n, a + shape.txRows) - 1 })
   }
   chunks(shape.inserts, 1, insertSql(table))
-  chunks(shape.updates, 1, `UPDATE ${table} SET amount = amount + 1, note = rpad(md5((id * 7)::text), 100, 'x') WHERE id BETWEEN $1 AND $2`)
+  chunks(
+    shape.updates,
+    1,
+    `UPDATE ${table} SET amount = amount + 1, note = rpad(md5((id * 7)::text), 100, 'x') WHERE id BETWEEN $1 AND $2`,
+  )
   chunks(shape.deletes, shape.inserts - shape.deletes + 1, `DELETE FROM ${table} WHERE id BETWEEN $1 AND $2`)
   let lastTxStart = 0n
   let lastLog = Date.now()
