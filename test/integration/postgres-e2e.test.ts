@@ -228,4 +228,103 @@ describe('postgres end to end', () => {
       t.cleanup()
     }
   })
+
+  test('snapshot mode initial_only reads the table and stops by itself; never streams only new changes', async () => {
+    await pg.sql(`CREATE TABLE modes (id int PRIMARY KEY); INSERT INTO modes VALUES (1), (2)`, [], 'shop')
+    const t1 = tempDir()
+    const only = startPipeline(
+      pipelineYaml({
+        url: pg.urlFor('shop'),
+        tables: ['public.modes'],
+        dir: t1.dir,
+        name: 'only',
+        snapshot: 'initial_only',
+      }),
+      t1.dir,
+    )
+    try {
+      await only.done
+      const evs = await readEnvelopes(only.out)
+      assert.deepEqual(ids(evs), [1, 2])
+      assert.ok(
+        only.runner.stats.committedPosition?.endsWith('.0.999999999999'),
+        'snapshot recorded as complete',
+      )
+    } finally {
+      t1.cleanup()
+    }
+    const t2 = tempDir()
+    const never = startPipeline(
+      pipelineYaml({
+        url: pg.urlFor('shop'),
+        tables: ['public.modes'],
+        dir: t2.dir,
+        name: 'never',
+        snapshot: 'never',
+      }),
+      t2.dir,
+    )
+    try {
+      await waitFor(
+        async () =>
+          (await pg.sql(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'sluice_never'`)).length === 1,
+      )
+      // Changes after the slot's creation are retained for it, whether or not streaming began.
+      await pg.sql(`INSERT INTO modes VALUES (3)`, [], 'shop')
+      const evs = await waitFor(async () => {
+        const e = await readEnvelopes(never.out)
+        return e.length >= 1 ? e : null
+      })
+      assert.deepEqual(
+        evs.map((e) => [e.op, e.after?.id]),
+        [['c', 3]],
+      )
+    } finally {
+      await never.stop()
+      t2.cleanup()
+    }
+  })
+
+  test('the slot advances while captured tables are idle and other tables are busy (no WAL pile-up)', async () => {
+    await pg.sql(
+      `CREATE TABLE quiet (id int PRIMARY KEY); CREATE TABLE busy (id int PRIMARY KEY, pad text)`,
+      [],
+      'shop',
+    )
+    const t = tempDir()
+    const p = startPipeline(
+      pipelineYaml({
+        url: pg.urlFor('shop'),
+        tables: ['public.quiet'],
+        dir: t.dir,
+        name: 'quiet',
+        extraSource: '      status_interval_ms: 200',
+      }),
+      t.dir,
+    )
+    try {
+      await waitFor(() => p.runner.stats.committedPosition !== null, 20_000, 'snapshot commit')
+      const slotLsn = async (): Promise<bigint> => {
+        const r = await pg.sql<{ d: string }>(
+          `SELECT (confirmed_flush_lsn - '0/0')::text AS d FROM pg_replication_slots WHERE slot_name = 'sluice_quiet'`,
+        )
+        return BigInt(r[0]!.d)
+      }
+      const before = await slotLsn()
+      await pg.sql(`INSERT INTO busy SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g`, [], 'shop')
+      const walNow = BigInt(
+        (await pg.sql<{ d: string }>(`SELECT (pg_current_wal_lsn() - '0/0')::text AS d`))[0]!.d,
+      )
+      assert.ok(walNow - before > 1_000_000n, 'the busy table wrote megabytes of WAL')
+      await waitFor(
+        async () => (await slotLsn()) >= walNow - 100_000n,
+        20_000,
+        'slot to advance past the busy writes',
+      )
+      assert.deepEqual(await readEnvelopes(p.out), [], 'nothing delivered for the uncaptured table')
+    } finally {
+      await p.stop()
+      t.cleanup()
+    }
+  })
 })
