@@ -372,26 +372,21 @@ describe('postgres errors: one clear error per failure, nothing acknowledged', (
     }
   })
 
-  // Known bug: PipelineRunner.run() calls source.preflight() outside its try/finally, so
-  // source.stop() never runs and PostgresSource's catalog connection stays open (the CLI
-  // then never exits). Remove `todo` once fixed.
-  test(
-    'a failed preflight leaves no connection open',
-    { todo: 'runner leaks the catalog connection on preflight failure' },
-    async () => {
-      await expectFailure({
-        code: 'PG_TABLE_NOT_FOUND',
-        name: 'leak',
-        url: pg.urlFor('shop'),
-        tables: ['public.nope'],
-      })
-      // Connections close asynchronously; give them a moment.
-      const n = await waitFor(
-        async () => ((await openSessions(pg, 'leak')) === 0 ? 'closed' : null),
-        3_000,
-        'sessions to close',
-      ).catch(async () => openSessions(pg, 'leak'))
-      assert.equal(n, 'closed', `the failed pipeline still holds ${String(n)} session(s) open`)
-    },
-  )
+  // The runner once ran preflight outside its try/finally: the catalog connection leaked
+  // and `sluice run` never exited after a preflight error.
+  test('a failed preflight leaves no connection open', async () => {
+    await expectFailure({
+      code: 'PG_TABLE_NOT_FOUND',
+      name: 'leak',
+      url: pg.urlFor('shop'),
+      tables: ['public.nope'],
+    })
+    // Connections close asynchronously; give them a moment.
+    const n = await waitFor(
+      async () => ((await openSessions(pg, 'leak')) === 0 ? 'closed' : null),
+      3_000,
+      'sessions to close',
+    ).catch(async () => openSessions(pg, 'leak'))
+    assert.equal(n, 'closed', `the failed pipeline still holds ${String(n)} session(s) open`)
+  })
 })
