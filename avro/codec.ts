@@ -24,6 +24,15 @@ export interface TableCodec {
   readonly valueSchema: AvroSchema
   readonly envelopeSchema: AvroSchema
   readonly envelopeType: Type
+  /**
+   * The Envelope plus a trailing field `key` (`["null", Key]`), for sinks that store events
+   * without a separate key (files, stdout): under REPLICA IDENTITY DEFAULT a delete has no
+   * `before`, and the key is the only way to tell which row went. A reader using the plain
+   * Envelope schema ignores the extra field (Avro schema resolution). Same as envelopeSchema
+   * when the table has no key.
+   */
+  readonly keyedSchema: AvroSchema
+  readonly keyedType: Type
   /** The envelope record of an event, as avsc expects it (field names as in the schema). */
   envelope(ev: ChangeEvent): EnvelopeRecord
   /**
@@ -70,7 +79,25 @@ interface Tap {
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
 
-const LongBase = avro.types.LongType as unknown as new () => object
+/**
+ * avsc's AbstractLongType (the class behind `LongType.__with`): union branch selection asks
+ * "abstract" types whether they take a value, which is what lets a bigint select the long
+ * branch of `["null", long]`; it is exported as plain `long`.
+ */
+const LongBase = Object.getPrototypeOf(
+  avro.types.LongType.__with({
+    fromBuffer: (b: Buffer) => b.readBigInt64LE(0),
+    toBuffer: (v: bigint) => {
+      const b = Buffer.alloc(8)
+      b.writeBigInt64LE(v)
+      return b
+    },
+    fromJSON: (v: unknown) => v,
+    toJSON: (v: unknown) => v,
+    isValid: () => true,
+    compare: () => 0,
+  }),
+).constructor as new (noUnpack?: boolean) => object
 
 /**
  * A `long` whose values are numbers when safe and bigints otherwise. Same wire format as
@@ -121,16 +148,14 @@ class WideLong extends LongBase {
   }
 }
 
-const WideLongType = new WideLong() as unknown as Type
+const WideLongType = Object.freeze(new WideLong(true)) as unknown as Type
 
 /** Parses a schema with Sluice's conventions: unwrapped unions, wide longs where marked. */
 export function compileSchema(schema: AvroSchema): Type {
   return avro.Type.forSchema(schema as avro.Schema, {
     wrapUnions: false,
     typeHook: (s) =>
-      typeof s === 'object' && s !== null && wideLongSchemas.has(s)
-        ? WideLongType
-        : undefined,
+      typeof s === 'object' && s !== null && wideLongSchemas.has(s) ? WideLongType : undefined,
   })
 }
 
@@ -281,6 +306,16 @@ function buildCodec(table: TableSchema, opts: AvroOptions): TableCodec {
 
   const envelopeType = compileSchema(envelopeSchema)
   const keyType = keySchema ? compileSchema(keySchema) : null
+  const keyedSchema = keySchema
+    ? ({
+        ...(envelopeSchema as Record<string, unknown>),
+        fields: [
+          ...(envelopeSchema as { fields: AvroField[] }).fields,
+          { name: 'key', type: ['null', keySchema], default: null },
+        ],
+      } as AvroSchema)
+    : envelopeSchema
+  const keyedType = keySchema ? compileSchema(keyedSchema) : envelopeType
 
   const envelope = (ev: ChangeEvent): EnvelopeRecord => ({
     before: ev.before,
@@ -299,6 +334,8 @@ function buildCodec(table: TableSchema, opts: AvroOptions): TableCodec {
     valueSchema,
     envelopeSchema,
     envelopeType,
+    keyedSchema,
+    keyedType,
     envelope,
     encodeEnvelope: (ev) => envelopeType.toBuffer(ev),
     encodeKey: (ev) => (keyType && ev.key ? keyType.toBuffer(ev.key) : null),

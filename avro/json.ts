@@ -247,5 +247,7 @@ export function jsonValue(schema: AvroSchema, value: unknown): unknown {
 
 /** The change event's envelope (`codec.envelope(ev)`) as a JSON-safe object; see jsonValue(). */
 export function envelopeToJson(codec: TableCodec, ev: ChangeEvent): Record<string, unknown> {
-  return rendererFor(codec.envelopeSchema)(codec.envelope(ev)) as Record<string, unknown>
+  if (!codec.keySchema)
+    return rendererFor(codec.envelopeSchema)(codec.envelope(ev)) as Record<string, unknown>
+  return rendererFor(codec.keyedSchema)({ ...codec.envelope(ev), key: ev.key }) as Record<string, unknown>
 }

@@ -111,11 +111,11 @@ function avroFormat(codec: 'null' | 'deflate'): Format {
     append(c, ev, into) {
       // The event has the Envelope's field names: encode it as is (see TableCodec.encodeEnvelope).
       const value = ev
-      let end = c.envelopeType.encode(value, into.buf, into.len)
+      let end = c.keyedType.encode(value, into.buf, into.len)
       if (end < 0) {
         // avsc returns minus the number of bytes that did not fit.
         ensure(into, -end + 64)
-        end = c.envelopeType.encode(value, into.buf, into.len)
+        end = c.keyedType.encode(value, into.buf, into.len)
       }
       into.len = end
       into.count++
@@ -141,7 +141,7 @@ const jsonlFormat: Format = {
 const schemaJsonCache = new WeakMap<TableCodec, string>()
 function schemaJsonOf(codec: TableCodec): string {
   let s = schemaJsonCache.get(codec)
-  if (s === undefined) schemaJsonCache.set(codec, (s = JSON.stringify(codec.envelopeSchema)))
+  if (s === undefined) schemaJsonCache.set(codec, (s = JSON.stringify(codec.keyedSchema)))
   return s
 }
 

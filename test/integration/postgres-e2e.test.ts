@@ -69,6 +69,7 @@ describe('postgres end to end', () => {
       assert.equal(stream[0]!.after!.name, 'new')
       assert.equal(stream[1]!.after!.id, 1)
       assert.equal(stream[2]!.before, null, 'REPLICA IDENTITY DEFAULT has no old row image')
+      assert.deepEqual({ ...stream[2]!.key }, { id: 2 }, 'the file record carries the key of the deleted row')
       assert.equal(stream[0]!.source.snapshot, 'false')
       assert.ok(stream[0]!.transaction, 'transaction block filled')
       positionsIncrease(evs)

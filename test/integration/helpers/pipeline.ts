@@ -16,6 +16,8 @@ export interface Envelope {
   op: string
   ts_ms: number
   transaction: { id: string; total_order: number; data_collection_order: number } | null
+  /** The event key (file records carry it after the Envelope fields). */
+  key?: Record<string, unknown> | null
 }
 
 /** A pipeline run in-process with a file sink in a temp dir. */

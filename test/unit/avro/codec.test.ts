@@ -98,3 +98,12 @@ test('wide longs round-trip exactly at every magnitude, as numbers when safe and
   const plain = compileReaderSchema('long')
   assert.deepEqual(plain.toBuffer(-123456789), Buffer.from([0xa9, 0xb4, 0xde, 0x75]))
 })
+
+test('a nullable wide long accepts bigints and numbers in an unwrapped union', () => {
+  const t = compileReaderSchema(['null', 'long'])
+  for (const v of [null, 1, -(2 ** 60) as unknown as number, -9223372036854775808n]) {
+    const val = typeof v === 'number' && !Number.isSafeInteger(v) ? BigInt(-(2 ** 60)) : v
+    assert.ok(t.isValid(val), `valid: ${String(val)}`)
+    assert.equal(t.fromBuffer(t.toBuffer(val)), val)
+  }
+})
