@@ -50,20 +50,25 @@ export function buildPipeline(p: PipelineConfig, config: SluiceConfig, log: Logg
   })
 }
 
+/** Loads the configuration and creates the root logger; prints the problems and returns null on failure. */
+async function loadOrReport(file: string): Promise<{ config: SluiceConfig; log: Logger } | null> {
+  try {
+    const { config, secrets } = await loadConfig(file)
+    return { config, log: createLogger(config.log.level, secrets) }
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`)
+    return null
+  }
+}
+
 /**
  * `sluice run -c FILE`: runs every pipeline until SIGINT/SIGTERM (stop reading, drain,
  * commit, exit 0 within 10 s) or until one fails (the others stop too; exit 1).
  */
 export async function runCommand(file: string, only: string[] = []): Promise<number> {
-  let loaded
-  try {
-    loaded = await loadConfig(file)
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`)
-    return 1
-  }
-  const { config, secrets } = loaded
-  const log = createLogger(config.log.level, secrets)
+  const loaded = await loadOrReport(file)
+  if (!loaded) return 1
+  const { config, log } = loaded
   const pipelines = config.pipelines.filter((p) => only.length === 0 || only.includes(p.name))
   if (pipelines.length === 0) {
     log.error({ only }, 'no pipeline with that name in the configuration')
@@ -105,15 +110,9 @@ export async function runCommand(file: string, only: string[] = []): Promise<num
 
 /** `sluice cleanup -c FILE PIPELINE`: drops the pipeline's slot and publication and its state. */
 export async function cleanupCommand(file: string, pipeline: string): Promise<number> {
-  let loaded
-  try {
-    loaded = await loadConfig(file)
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`)
-    return 1
-  }
-  const { config, secrets } = loaded
-  const log = createLogger(config.log.level, secrets)
+  const loaded = await loadOrReport(file)
+  if (!loaded) return 1
+  const { config, log } = loaded
   const p = config.pipelines.find((x) => x.name === pipeline)
   if (!p) {
     process.stderr.write(
