@@ -158,9 +158,9 @@ export function buildConfigSchema(sources: readonly SourceEntry[], sinks: readon
         .number()
         .int()
         .min(1)
-        .default(20_000)
+        .default(8_000)
         .describe('Back-pressure: at most this many events read but not yet durable in every sink.')
-        .meta({ examples: [20_000] }),
+        .meta({ examples: [8_000] }),
       max_in_flight_bytes: z
         .number()
         .int()

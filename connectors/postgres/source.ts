@@ -46,7 +46,7 @@ const BATCH_EVENTS = 2000
 /** Bytes of row data per batch handed to the pipeline. */
 const BATCH_BYTES = 4 << 20
 /** Batches queued for the pipeline before the socket is paused. */
-const MAX_QUEUED_BATCHES = 4
+const MAX_QUEUED_BATCHES = 2
 /** Prefix of Sluice's heartbeat messages (pg_logical_emit_message). */
 export const HEARTBEAT_PREFIX = 'sluice_heartbeat'
 

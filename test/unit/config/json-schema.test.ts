@@ -24,6 +24,6 @@ describe('config/sluice.schema.json', () => {
     assert.equal(doc.additionalProperties, false)
     const pipeline = doc.properties.pipelines.items
     assert.deepEqual(pipeline.required, ['name', 'source', 'sinks'])
-    assert.equal(pipeline.properties.max_in_flight_events?.default, 20_000)
+    assert.equal(pipeline.properties.max_in_flight_events?.default, 8_000)
   })
 })

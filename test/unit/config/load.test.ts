@@ -92,7 +92,7 @@ describe('loadConfig: valid files', () => {
     ])
     // avro.prefix defaults to the pipeline name after validation.
     assert.deepEqual(billing!.avro, { types: 'debezium', prefix: 'billing', unsupported: 'fail' })
-    assert.equal(billing!.max_in_flight_events, 20_000)
+    assert.equal(billing!.max_in_flight_events, 8_000)
     assert.deepEqual(config.state, { type: 'file', path: './data' })
     assert.deepEqual(config.admin, { host: '127.0.0.1', port: 9090 })
     assert.deepEqual(config.log, { level: 'debug' })
