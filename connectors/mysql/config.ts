@@ -1,0 +1,58 @@
+import { z } from 'zod'
+
+/** The `source:` block of a MySQL / MariaDB pipeline. */
+export const mysqlConfig = z
+  .strictObject({
+    type: z.literal('mysql'),
+    url: z
+      .string()
+      .regex(/^(mysql|mariadb):\/\//, 'a mysql:// URL')
+      .describe(
+        'Connection URL `mysql://user:password@host:port/db`; the user needs REPLICATION SLAVE, REPLICATION CLIENT and SELECT on the tables.',
+      )
+      .meta({ examples: ['mysql://cdc:${MYSQL_PASSWORD}@db:3306/shop'] }),
+    tables: z
+      .array(z.string().min(1))
+      .min(1)
+      .describe('Tables to capture: `database.table` names or glob patterns (`shop.*`, `sales.order_?`).')
+      .meta({ examples: [['shop.customers', 'shop.orders']] }),
+    server_id: z
+      .number()
+      .int()
+      .min(1)
+      .max(0xffff_ffff)
+      .describe(
+        'Replica server id this pipeline uses on the binlog connection. Must differ from the server’s own @@server_id and from every other replica or pipeline on the same server: a second connection with the same id disconnects the first.',
+      )
+      .meta({ examples: [5401] }),
+    snapshot: z
+      .enum(['initial', 'never', 'initial_only'])
+      .default('initial')
+      .describe(
+        '`initial`: snapshot existing rows, then stream; `never`: stream only; `initial_only`: snapshot, then stop.',
+      ),
+    key_columns: z
+      .record(z.string(), z.array(z.string().min(1)).min(1))
+      .default({})
+      .describe('Key columns for tables without a primary key, by `database.table`.')
+      .meta({ examples: [{ 'shop.events': ['tenant_id', 'event_id'] }] }),
+    heartbeat_interval_ms: z
+      .number()
+      .int()
+      .min(0)
+      .max(4_294_967_000)
+      .default(10_000)
+      .describe(
+        'Ask the server for a binlog heartbeat after N ms without events, so a dead connection is noticed within a few intervals (0: off).',
+      ),
+    zero_dates: z
+      .enum(['null', 'fail'])
+      .default('null')
+      .describe(
+        'What to do with zero dates (`0000-00-00`, allowed without NO_ZERO_DATE): `null` emits null, `fail` stops the pipeline naming the column.',
+      ),
+  })
+  .describe('MySQL / MariaDB binlog source (row-based replication).')
+
+/** Validated MySQL source configuration. */
+export type MysqlConfig = z.infer<typeof mysqlConfig>
