@@ -328,4 +328,47 @@ describe('postgres end to end', () => {
       t.cleanup()
     }
   })
+
+  test('heartbeats move the recorded position and the slot forward with no table changes at all', async () => {
+    await pg.sql(`CREATE TABLE beats (id int PRIMARY KEY)`, [], 'shop')
+    const t = tempDir()
+    const p = startPipeline(
+      pipelineYaml({
+        url: pg.urlFor('shop'),
+        tables: ['public.beats'],
+        dir: t.dir,
+        name: 'beats',
+        extraSource: '      heartbeat_interval_ms: 200\n      status_interval_ms: 200',
+      }),
+      t.dir,
+    )
+    try {
+      // Only heartbeat transactions (pg_logical_emit_message) reach the stream: a recorded
+      // streaming position (phase 1) can only come from them.
+      const streamed = await waitFor(
+        () => (p.runner.stats.committedPosition?.includes('.1.') ? p.runner.stats.committedPosition : null),
+        20_000,
+        'a heartbeat checkpoint',
+      )
+      const lsnOf = (pos: string): bigint => BigInt('0x' + pos.slice(0, 16))
+      const slotLsn = async (): Promise<bigint> => {
+        const r = await pg.sql<{ d: string }>(
+          `SELECT (confirmed_flush_lsn - '0/0')::text AS d FROM pg_replication_slots WHERE slot_name = 'sluice_beats'`,
+        )
+        return BigInt(r[0]!.d)
+      }
+      // The slot is confirmed past the heartbeat's commit, and keeps moving.
+      await waitFor(
+        async () => (await slotLsn()) > lsnOf(streamed),
+        20_000,
+        'confirmed_flush_lsn past the heartbeat',
+      )
+      const first = await slotLsn()
+      await waitFor(async () => (await slotLsn()) > first, 20_000, 'the slot to keep advancing')
+      assert.deepEqual(await readEnvelopes(p.out), [], 'heartbeats are not delivered as events')
+    } finally {
+      await p.stop()
+      t.cleanup()
+    }
+  })
 })
