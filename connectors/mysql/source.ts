@@ -1,0 +1,825 @@
+import mysqlCb from 'mysql2'
+import mysql from 'mysql2/promise'
+import type { Logger } from 'pino'
+import { PreconditionError, SourceError } from '../../pipeline/errors.js'
+import type { ChangeBatch, ChangeEvent, Op, Row, SnapshotMarker } from '../../pipeline/event.js'
+import type { TableSchema } from '../../pipeline/schema.js'
+import type { Source, SourceContext } from '../../pipeline/source.js'
+import { snapshotMode } from '../../snapshot/modes.js'
+import {
+  ABSENT,
+  BinlogDecoder,
+  type BinlogEvent,
+  type RowImage,
+  type RowsEvent,
+  type TableMap,
+} from './binlog/index.js'
+import { tableColumns } from './catalog.js'
+import type { MysqlConfig } from './config.js'
+import { classifyMysqlError, redactUrl } from './errors.js'
+import {
+  END,
+  PHASE_SNAPSHOT,
+  PHASE_STREAM,
+  comparePositions,
+  formatPosition,
+  parsePosition,
+  positionBuilder,
+} from './position.js'
+import { ident, preflight, qualified, type MysqlPreflightResult, type MysqlTableMeta } from './preflight.js'
+import { BinlogStream, type BinlogStart } from './replication.js'
+import { mysqlSource } from './source-info.js'
+import {
+  mysqlColumnSchema,
+  SNAPSHOT_QUERY_OPTIONS,
+  SNAPSHOT_SESSION_SQL,
+  snapshotColumnSql,
+  type MysqlColumnSchema,
+} from './types.js'
+import type { MysqlColumnInfo } from './catalog.js'
+
+/** Events per batch handed to the pipeline. */
+const BATCH_EVENTS = 2000
+/** Bytes of row data per batch (estimated from event sizes). */
+const BATCH_BYTES = 4 << 20
+/** Batches queued for the pipeline before the binlog connection is paused. */
+const MAX_QUEUED_BATCHES = 2
+
+/** A captured table's schema with its per-column binlog converters. */
+interface MysqlTable {
+  readonly schema: TableSchema
+  readonly columns: readonly MysqlColumnSchema[]
+  readonly keyIndexes: readonly number[]
+  /** Column names in table order, to check against the TABLE_MAP. */
+  readonly names: readonly string[]
+  /** information_schema facts per column (snapshot SELECT expressions). */
+  readonly infos: readonly MysqlColumnInfo[]
+}
+
+interface Tx {
+  readonly file: string
+  readonly offset: number
+  readonly gtid: string
+  readonly pos: (index: number) => string
+  readonly tsMs: number
+  readonly id: string
+  index: number
+  readonly perTable: Map<TableSchema, number>
+}
+
+/**
+ * MySQL/MariaDB source: a consistent snapshot (MariaDB: lock-free `START TRANSACTION WITH
+ * CONSISTENT SNAPSHOT` and `binlog_snapshot_file/position`; MySQL: a brief global read lock
+ * while the coordinates are read), then the row binlog from those coordinates, as
+ * transactions in binlog (= commit) order. Positions: see position.ts. There is nothing to
+ * acknowledge upstream: the binlog is not consumed; the state store holds the position.
+ */
+export class MysqlSource implements Source {
+  private readonly log: Logger
+  private pre: MysqlPreflightResult | null = null
+  private readonly tables = new Map<string, MysqlTable>()
+  private stream: BinlogStream | null = null
+
+  constructor(
+    private readonly cfg: MysqlConfig,
+    private readonly ctx: SourceContext,
+  ) {
+    this.log = ctx.log
+  }
+
+  async preflight(): Promise<void> {
+    this.pre = await preflight(this.cfg)
+    for (const w of this.pre.warnings) this.log.warn({ code: w.code }, w.message)
+  }
+
+  start(from: string | null, signal: AbortSignal): AsyncIterable<ChangeBatch> {
+    return this.run(from, signal)
+  }
+
+  async acknowledge(): Promise<void> {
+    // The binlog is not consumed by reading it; the recorded position is all there is.
+  }
+
+  async stop(): Promise<void> {
+    await this.stream?.end().catch(() => {})
+    this.stream = null
+  }
+
+  private async connect(): Promise<mysql.Connection> {
+    try {
+      return await mysql.createConnection({
+        uri: this.cfg.url,
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+      })
+    } catch (err) {
+      throw classifyMysqlError(err, redactUrl(this.cfg.url))
+    }
+  }
+
+  /** Builds (or rebuilds after DDL) the schemas of the captured tables from information_schema. */
+  private async loadSchemas(conn: mysql.Connection, metas: readonly MysqlTableMeta[]): Promise<void> {
+    const cols = await tableColumns(
+      conn,
+      metas.map((m) => ({ db: m.schema, table: m.name })),
+    )
+    for (const m of metas) {
+      const name = qualified(m)
+      const info = cols.get(name) ?? []
+      const columns = info.map((c) =>
+        mysqlColumnSchema({
+          table: name,
+          column: c,
+          avro: this.ctx.avro,
+          flavour: this.pre!.flavour,
+          zeroDates: this.cfg.zero_dates,
+        }),
+      )
+      const schema: TableSchema = {
+        connector: 'mysql',
+        db: m.schema,
+        schema: m.schema,
+        table: m.name,
+        columns,
+        keyColumns: m.keyColumns,
+        version: this.nextVersion(),
+      }
+      this.tables.set(name, {
+        schema,
+        columns,
+        keyIndexes: m.keyColumns.map((k) => columns.findIndex((c) => c.name === k)),
+        names: columns.map((c) => c.name),
+        infos: info,
+      })
+    }
+  }
+
+  private async *run(from: string | null, signal: AbortSignal): AsyncGenerator<ChangeBatch> {
+    if (!this.pre) await this.preflight()
+    const mode = snapshotMode(this.cfg.snapshot)
+    const pos = from ? parsePosition(from) : null
+    const snapshotDone = pos !== null && (pos.phase === PHASE_STREAM || pos.index === END)
+    let start: BinlogStart
+    if (mode.shouldSnapshot(pos !== null, snapshotDone)) {
+      const point = yield* this.snapshot(signal)
+      if (signal.aborted || !mode.shouldStream()) return
+      start = { file: point.file, position: point.position }
+    } else {
+      if (!mode.shouldStream()) return
+      const conn = await this.connect()
+      try {
+        await this.loadSchemas(conn, this.pre!.tables)
+        if (pos) start = { file: pos.file, position: pos.offset }
+        else {
+          const [rows] = await conn.query(
+            this.pre!.flavour === 'mariadb' ? 'SHOW MASTER STATUS' : 'SHOW MASTER STATUS',
+          )
+          const r = (rows as { File: string; Position: number }[])[0]
+          if (!r)
+            throw new PreconditionError(
+              'MYSQL_BINLOG_DISABLED',
+              'the server reports no binary log: enable log_bin',
+            )
+          start = { file: r.File, position: Number(r.Position) }
+        }
+      } finally {
+        await conn.end().catch(() => {})
+      }
+    }
+    yield* this.streamFrom(start, from, signal)
+  }
+
+  /**
+   * Reads every captured table inside one consistent-snapshot transaction and returns the
+   * binlog coordinates the snapshot corresponds to; the stream continues from there.
+   */
+  private async *snapshot(
+    signal: AbortSignal,
+  ): AsyncGenerator<ChangeBatch, { file: string; position: number }> {
+    const log = this.log.child({ phase: 'snapshot' })
+    const conn = await this.connect()
+    const startedMs = Date.now()
+    try {
+      // Text renderings the converters rely on (UTC timestamps, unpadded CHAR, utf8mb4).
+      for (const sql of SNAPSHOT_SESSION_SQL) await conn.query(sql)
+      await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+      let file: string
+      let position: number
+      let gtid = ''
+      if (this.pre!.flavour === 'mariadb') {
+        // MariaDB: the snapshot's binlog coordinates are exact and lock-free (notes §5).
+        await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT')
+        const [rows] = await conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+        const st = new Map(
+          (rows as { Variable_name: string; Value: string }[]).map((r) => [r.Variable_name, r.Value]),
+        )
+        file = st.get('Binlog_snapshot_file') ?? ''
+        position = Number(st.get('Binlog_snapshot_position'))
+        if (!file)
+          throw new PreconditionError(
+            'MYSQL_BINLOG_DISABLED',
+            'the server reports no binlog snapshot position: enable log_bin',
+          )
+        const [g] = await conn.query('SELECT BINLOG_GTID_POS(?, ?) AS g', [file, position])
+        gtid = String((g as { g: string | null }[])[0]?.g ?? '')
+      } else {
+        // MySQL: coordinates must be read while writes are blocked; a global read lock for
+        // the moment it takes to open the snapshot and read them.
+        try {
+          await conn.query('FLUSH TABLES WITH READ LOCK')
+        } catch (err) {
+          throw new PreconditionError(
+            'MYSQL_SNAPSHOT_LOCK',
+            `a consistent snapshot on MySQL needs a brief global read lock, which failed (${(err as Error).message}): GRANT RELOAD ON *.* TO the Sluice user, or set source.snapshot: never`,
+            { cause: err },
+          )
+        }
+        try {
+          await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT')
+          const [rows] = await conn.query('SHOW MASTER STATUS')
+          const r = (rows as { File: string; Position: number; Executed_Gtid_Set?: string }[])[0]
+          if (!r)
+            throw new PreconditionError(
+              'MYSQL_BINLOG_DISABLED',
+              'the server reports no binary log: enable log_bin',
+            )
+          file = r.File
+          position = Number(r.Position)
+          gtid = r.Executed_Gtid_Set ?? ''
+        } finally {
+          await conn.query('UNLOCK TABLES')
+        }
+      }
+      await this.loadSchemas(conn, this.pre!.tables)
+      const pos = positionBuilder(file, position, PHASE_SNAPSHOT, gtid)
+      log.info({ file, position, gtid }, 'snapshot started')
+      let index = 0
+      let held: { t: MysqlTable; row: Row; key: Row | null } | null = null
+      let batch: ChangeEvent[] = []
+      let bytes = 0
+      const event = (h: NonNullable<typeof held>, marker: SnapshotMarker): ChangeEvent => {
+        const p = pos(index)
+        const ev = makeEvent('r', h.t, null, h.row, h.key, p, 0)
+        const source = mysqlSource(
+          this.ctx.pipeline,
+          h.t.schema.db,
+          h.t.schema.table,
+          startedMs,
+          marker,
+          this.pre!.serverId,
+          gtid || null,
+          file,
+          position,
+          index,
+          null,
+          p,
+        )
+        index++
+        return { ...ev, source }
+      }
+      for (const m of this.pre!.tables) {
+        const t = this.tables.get(qualified(m))!
+        const [est] = await conn.query(
+          'SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+          [m.schema, m.name],
+        )
+        const estimate = Number((est as { n: number | null }[])[0]?.n ?? 0)
+        let rows = 0
+        let lastProgress = 0
+        const sql = `SELECT ${t.infos.map(snapshotColumnSql).join(', ')} FROM ${ident(m.schema)}.${ident(m.name)}`
+        const stream = (conn as unknown as { connection: mysqlCb.Connection }).connection
+          .query({ sql, rowsAsArray: true, ...SNAPSHOT_QUERY_OPTIONS })
+          .stream({ highWaterMark: 1000 })
+        for await (const values of stream as AsyncIterable<unknown[]>) {
+          const row: Row = {}
+          for (let i = 0; i < t.columns.length; i++) {
+            const v = values[i]
+            const c = t.columns[i]!
+            row[c.name] = v === null || v === undefined ? null : c.fromText(v as string)
+          }
+          const key = keyOf(t, row)
+          if (held) batch.push(event(held, 'true'))
+          held = { t, row, key }
+          rows++
+          bytes += 200
+          if (batch.length >= BATCH_EVENTS || bytes >= BATCH_BYTES) {
+            yield { events: batch, checkpoint: batch[batch.length - 1]!.position, bytes }
+            batch = []
+            bytes = 0
+            if (signal.aborted) return { file, position }
+          }
+          const now = Date.now()
+          if (now - lastProgress > 250) {
+            lastProgress = now
+            this.ctx.onSnapshotProgress?.({ table: qualified(m), rows, estimate, done: false })
+          }
+        }
+        this.ctx.onSnapshotProgress?.({ table: qualified(m), rows, estimate, done: true })
+        log.info({ table: qualified(m), rows }, 'snapshot of table done')
+      }
+      await conn.query('COMMIT')
+      if (held) batch.push(event(held, 'last'))
+      yield {
+        events: batch,
+        checkpoint: formatPosition({ file, offset: position, phase: PHASE_SNAPSHOT, index: END, gtid }),
+        bytes,
+      }
+      log.info({ events: index, ms: Date.now() - startedMs }, 'snapshot done')
+      return { file, position }
+    } catch (err) {
+      throw classifyMysqlError(err, redactUrl(this.cfg.url))
+    } finally {
+      await conn.end().catch(() => {})
+    }
+  }
+
+  /** Streams the binlog from `start`, skipping events at or before `from`. */
+  private streamFrom(
+    start: BinlogStart,
+    from: string | null,
+    signal: AbortSignal,
+  ): AsyncGenerator<ChangeBatch> {
+    const reader = new BinlogReader(this, from, this.log.child({ phase: 'streaming' }))
+    return reader.run(start, signal)
+  }
+
+  private readonly shapes = new Map<string, MysqlTable>()
+  private versions = 0
+
+  /** Every distinct schema object gets a new, higher version. */
+  private nextVersion(): number {
+    return ++this.versions
+  }
+
+  /**
+   * The table as a TABLE_MAP describes it. With binlog_row_metadata=FULL the map names its
+   * columns: when they differ from the table's current columns (a column was added or
+   * dropped after these rows were written), the schema is narrowed to the columns the rows
+   * have, by name, so rows written before an ALTER still decode; a column the current table
+   * lacks cannot be typed, so null is returned. Without names, the column count must match.
+   */
+  private shapeFor(current: MysqlTable, map: TableMap): MysqlTable | null {
+    const names = map.columns.map((c) => c.name)
+    if (names.some((n) => n === null)) return names.length === current.names.length ? current : null
+    if (names.length === current.names.length && names.every((n, i) => n === current.names[i])) return current
+    const key = `${current.schema.schema}.${current.schema.table}\u0000${current.schema.version}\u0000${names.join('\u0000')}`
+    const cached = this.shapes.get(key)
+    if (cached) return cached
+    const columns: MysqlColumnSchema[] = []
+    for (const n of names as string[]) {
+      const c = current.columns.find((x) => x.name === n)
+      if (!c) return null
+      columns.push(c)
+    }
+    const keyColumns = current.schema.keyColumns.filter((k) => columns.some((c) => c.name === k))
+    const shaped: MysqlTable = {
+      schema: { ...current.schema, columns, keyColumns, version: this.nextVersion() },
+      columns,
+      keyIndexes: keyColumns.map((k) => columns.findIndex((c) => c.name === k)),
+      names: columns.map((c) => c.name),
+      infos: columns.map((c) => current.infos[current.columns.indexOf(c)]!),
+    }
+    this.shapes.set(key, shaped)
+    return shaped
+  }
+
+  /** @internal for BinlogReader */
+  get internals(): {
+    cfg: MysqlConfig
+    ctx: SourceContext
+    pre: MysqlPreflightResult
+    tables: Map<string, MysqlTable>
+    setStream(s: BinlogStream): void
+    reload(): Promise<void>
+    shapeFor(current: MysqlTable, map: TableMap): MysqlTable | null
+  } {
+    return {
+      cfg: this.cfg,
+      ctx: this.ctx,
+      pre: this.pre!,
+      tables: this.tables,
+      setStream: (s) => (this.stream = s),
+      shapeFor: (current, map) => this.shapeFor(current, map),
+      reload: async () => {
+        const conn = await this.connect()
+        try {
+          await this.loadSchemas(conn, this.pre!.tables)
+        } finally {
+          await conn.end().catch(() => {})
+        }
+      },
+    }
+  }
+}
+
+function keyOf(t: MysqlTable, row: Row): Row | null {
+  if (t.keyIndexes.length === 0) return null
+  const key: Row = {}
+  for (const i of t.keyIndexes) {
+    const name = t.columns[i]!.name
+    key[name] = row[name]
+  }
+  return key
+}
+
+function makeEvent(
+  op: Op,
+  t: MysqlTable,
+  before: Row | null,
+  after: Row | null,
+  key: Row | null,
+  position: string,
+  tsMs: number,
+): Omit<ChangeEvent, 'source'> & { source: ChangeEvent['source'] } {
+  return {
+    op,
+    table: t.schema,
+    key,
+    before,
+    after,
+    position,
+    source: null as unknown as ChangeEvent['source'],
+    transaction: null,
+    ts_ms: tsMs || Date.now(),
+  }
+}
+
+/** TRUNCATE [TABLE] [db.]name — the only DDL turned into an event. */
+const TRUNCATE = /^\s*TRUNCATE\s+(?:TABLE\s+)?(?:`?([^`.\s]+)`?\.)?`?([^`\s;]+)`?/i
+/** Statements that change a table's shape: cached schemas are rebuilt at the next TABLE_MAP. */
+const DDL = /^\s*(?:ALTER|CREATE|DROP|RENAME)\s/i
+
+/**
+ * The streaming half: decodes binlog events as they arrive (synchronously, inside the socket
+ * callback), assembles transactions (a GTID event opens one; XID, or a QUERY COMMIT or
+ * ROLLBACK for non-transactional engines, ends it; a standalone DDL group ends with its
+ * statement), turns row images into events and queues batches for the pipeline. A full
+ * queue pauses the binlog connection.
+ */
+class BinlogReader {
+  private readonly deps: MysqlSource['internals']
+  private decoder: BinlogDecoder
+  private stream: BinlogStream | null = null
+  private file = ''
+  private tx: Tx | null = null
+  private pendingTxStart: { offset: number; gtid: string; standalone: boolean } | null = null
+  private readonly byTableId = new Map<number, MysqlTable | null>()
+  private readonly out: ChangeBatch[] = []
+  private cur: ChangeEvent[] = []
+  private curBytes = 0
+  private curCheckpoint: string | null = null
+  private flushScheduled = false
+  private failure: unknown = null
+  private done = false
+  private wake: (() => void) | null = null
+  private blocked = false
+  private readonly backlog: Buffer[] = []
+
+  constructor(
+    source: MysqlSource,
+    private readonly from: string | null,
+    private readonly log: Logger,
+  ) {
+    this.deps = source.internals
+    this.decoder = new BinlogDecoder({ flavour: this.deps.pre.flavour })
+  }
+
+  async *run(start: BinlogStart, signal: AbortSignal): AsyncGenerator<ChangeBatch> {
+    const { cfg } = this.deps
+    const stream = new BinlogStream({
+      url: cfg.url,
+      serverId: cfg.server_id,
+      heartbeatMs: cfg.heartbeat_interval_ms,
+      log: this.log,
+    })
+    this.stream = stream
+    this.deps.setStream(stream)
+    try {
+      const info = await stream.connect()
+      // The artificial ROTATE that opens a dump precedes the first FORMAT_DESCRIPTION: its
+      // checksum is the algorithm negotiated on the connection.
+      this.decoder = new BinlogDecoder({
+        flavour: this.deps.pre.flavour,
+        checksum: info.checksum === 'CRC32' ? 'crc32' : 'none',
+      })
+    } catch (err) {
+      throw classifyMysqlError(err, redactUrl(cfg.url))
+    }
+    if ('file' in start) this.file = start.file
+    const onAbort = (): void => this.notify()
+    signal.addEventListener('abort', onAbort, { once: true })
+    stream.start(start, { onEvent: (buf) => this.onEvent(buf) }).then(
+      () => {
+        this.done = true
+        this.notify()
+      },
+      (err: unknown) => this.fail(err),
+    )
+    this.log.info({ start, from: this.from }, 'streaming started')
+    try {
+      for (;;) {
+        if (this.failure) throw this.failure
+        const b = this.out.shift()
+        if (b) {
+          if (this.out.length < MAX_QUEUED_BATCHES && !this.blocked) stream.resume()
+          yield b
+          continue
+        }
+        if (signal.aborted || this.done) return
+        await new Promise<void>((r) => (this.wake = r))
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  private notify(): void {
+    const w = this.wake
+    this.wake = null
+    w?.()
+  }
+
+  private fail(err: unknown): void {
+    if (!this.failure) this.failure = err
+    this.notify()
+  }
+
+  private onEvent(buf: Buffer): void {
+    if (this.failure) return
+    if (this.blocked) {
+      this.backlog.push(buf)
+      return
+    }
+    this.handleSafely(buf)
+  }
+
+  private handleSafely(buf: Buffer): void {
+    try {
+      this.handle(this.decoder.decode(buf))
+    } catch (err) {
+      this.fail(err)
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(() => {
+        this.flushScheduled = false
+        this.flush()
+      })
+    }
+  }
+
+  /** Runs async work with the reader blocked; events arriving meanwhile wait in order. */
+  private block(work: () => Promise<void>): void {
+    this.blocked = true
+    this.stream?.pause()
+    work().then(
+      () => {
+        this.blocked = false
+        while (this.backlog.length > 0 && !this.blocked && !this.failure)
+          this.handleSafely(this.backlog.shift()!)
+        if (!this.blocked && this.out.length < MAX_QUEUED_BATCHES) this.stream?.resume()
+      },
+      (err: unknown) => this.fail(err),
+    )
+  }
+
+  private flush(): void {
+    if (this.cur.length === 0 && this.curCheckpoint === null) return
+    const checkpoint = this.curCheckpoint ?? this.cur[this.cur.length - 1]!.position
+    this.out.push({ events: this.cur, checkpoint, bytes: this.curBytes })
+    this.cur = []
+    this.curBytes = 0
+    this.curCheckpoint = null
+    if (this.out.length >= MAX_QUEUED_BATCHES) this.stream?.pause()
+    this.notify()
+  }
+
+  private emit(ev: ChangeEvent, bytes: number): void {
+    if (this.from !== null && comparePositions(ev.position, this.from) <= 0) return
+    this.cur.push(ev)
+    this.curBytes += bytes
+    this.curCheckpoint = ev.position
+    if (this.cur.length >= BATCH_EVENTS || this.curBytes >= BATCH_BYTES) this.flush()
+  }
+
+  private begin(offset: number, gtid: string, tsMs: number): void {
+    this.tx = {
+      file: this.file,
+      offset,
+      gtid,
+      pos: positionBuilder(this.file, offset, PHASE_STREAM, gtid),
+      tsMs,
+      id: gtid || `${this.file}:${offset}`,
+      index: 0,
+      perTable: new Map(),
+    }
+  }
+
+  private commit(): void {
+    const tx = this.tx
+    this.tx = null
+    if (!tx) return
+    const checkpoint = formatPosition({
+      file: tx.file,
+      offset: tx.offset,
+      phase: PHASE_STREAM,
+      index: END,
+      gtid: tx.gtid,
+    })
+    if (this.from !== null && comparePositions(checkpoint, this.from) <= 0) return
+    this.curCheckpoint = checkpoint
+  }
+
+  private handle(ev: BinlogEvent): void {
+    switch (ev.type) {
+      case 'rotate':
+        this.file = ev.nextFile
+        return
+      case 'mariadbGtid': {
+        const offset = ev.header.logPos - ev.header.eventSize
+        this.begin(offset, ev.gtid, ev.header.timestamp * 1000)
+        this.pendingTxStart = ev.standalone ? { offset, gtid: ev.gtid, standalone: true } : null
+        return
+      }
+      case 'mysqlGtid': {
+        const offset = ev.header.logPos - ev.header.eventSize
+        this.begin(offset, ev.gtid, ev.header.timestamp * 1000)
+        return
+      }
+      case 'query':
+        this.onQuery(ev.query, ev.schema, ev.header.logPos - ev.header.eventSize, ev.header.timestamp * 1000)
+        return
+      case 'xid':
+        this.commit()
+        return
+      case 'tableMap':
+        this.onTableMap(ev.table)
+        return
+      case 'writeRows':
+      case 'updateRows':
+      case 'deleteRows':
+        this.onRows(ev)
+        return
+      case 'transactionPayload':
+        for (const inner of ev.events) this.handle(inner)
+        return
+      default:
+        return
+    }
+  }
+
+  private onQuery(sql: string, defaultDb: string, offset: number, tsMs: number): void {
+    const upper = sql.trimStart().slice(0, 8).toUpperCase()
+    if (upper.startsWith('BEGIN') || upper.startsWith('XA START')) {
+      if (!this.tx) this.begin(offset, '', tsMs)
+      return
+    }
+    if (upper.startsWith('COMMIT') || upper.startsWith('ROLLBACK') || upper.startsWith('XA END')) {
+      this.commit()
+      return
+    }
+    if (!this.tx) this.begin(offset, '', tsMs)
+    const trunc = TRUNCATE.exec(sql)
+    if (trunc) {
+      const name = `${trunc[1] ?? defaultDb}.${trunc[2]}`
+      const t = this.deps.tables.get(name)
+      if (t) this.emitRow('t', t, null, null, null, 0)
+    } else if (DDL.test(sql)) {
+      // Shapes may have changed: forget table ids and rebuild schemas before the next rows.
+      this.byTableId.clear()
+      this.block(() => this.deps.reload())
+    }
+    // A DDL statement is its own group (MariaDB FL_STANDALONE, MySQL implicit commit).
+    this.commit()
+  }
+
+  private onTableMap(map: TableMap): void {
+    if (this.byTableId.has(map.tableId)) return
+    const name = `${map.schema}.${map.table}`
+    const current = this.deps.tables.get(name)
+    if (!current) {
+      this.byTableId.set(map.tableId, null)
+      return
+    }
+    const resolved = this.deps.shapeFor(current, map)
+    if (resolved) {
+      this.byTableId.set(map.tableId, resolved)
+      return
+    }
+    // The binlog has a column the schema we read does not: read it again (it may have been
+    // read before a DDL statement earlier in the stream took effect).
+    this.byTableId.set(map.tableId, null)
+    this.block(async () => {
+      await this.deps.reload()
+      const again = this.deps.shapeFor(this.deps.tables.get(name)!, map)
+      if (!again) {
+        throw new SourceError(
+          'MYSQL_SCHEMA_MISMATCH',
+          `the binlog row format of ${name} (columns ${map.columns.map((c) => c.name ?? '?').join(', ')}) does not match the table as it is now: it was altered (a column dropped or renamed) after these changes were written; delete the pipeline's state to re-snapshot`,
+        )
+      }
+      this.byTableId.set(map.tableId, again)
+    })
+  }
+
+  private row(t: MysqlTable, image: RowImage): Row {
+    const row: Row = {}
+    const cols = t.columns
+    for (let i = 0; i < cols.length; i++) {
+      const c = cols[i]!
+      const v = image[i]
+      if (v === ABSENT) {
+        throw new SourceError(
+          'MYSQL_PARTIAL_ROW_IMAGE',
+          `the binlog row image of ${t.schema.schema}.${t.schema.table} lacks column ${c.name}: set binlog_row_image=FULL on the server`,
+        )
+      }
+      row[c.name] = v === null || v === undefined ? null : c.fromBinlog(v)
+    }
+    return row
+  }
+
+  private onRows(ev: RowsEvent): void {
+    const t = this.byTableId.get(ev.tableId)
+    if (!t) return
+    const bytes = Math.ceil(ev.header.eventSize / Math.max(1, ev.rows.length))
+    for (const change of ev.rows) {
+      const before = change.before ? this.row(t, change.before) : null
+      const after = change.after ? this.row(t, change.after) : null
+      const op: Op = ev.type === 'writeRows' ? 'c' : ev.type === 'deleteRows' ? 'd' : 'u'
+      const oldKey = before ? keyOf(t, before) : null
+      const newKey = after ? keyOf(t, after) : null
+      if (op === 'u' && oldKey && newKey && !sameKey(t, oldKey, newKey)) {
+        // A primary-key change: a delete of the old key, then a create of the new one.
+        this.emitRow('d', t, before, null, oldKey, bytes)
+        this.emitRow('c', t, null, after, newKey, 0)
+        continue
+      }
+      this.emitRow(op, t, before, after, newKey ?? oldKey, bytes)
+    }
+  }
+
+  private emitRow(
+    op: Op,
+    t: MysqlTable,
+    before: Row | null,
+    after: Row | null,
+    key: Row | null,
+    bytes: number,
+  ): void {
+    const tx = this.tx
+    if (!tx) throw new SourceError('MYSQL_PROTOCOL', 'a row event arrived outside a transaction')
+    const index = tx.index++
+    const position = tx.pos(index)
+    const perTable = (tx.perTable.get(t.schema) ?? 0) + 1
+    tx.perTable.set(t.schema, perTable)
+    this.emit(
+      {
+        op,
+        table: t.schema,
+        key,
+        before,
+        after,
+        position,
+        source: mysqlSource(
+          this.deps.ctx.pipeline,
+          t.schema.db,
+          t.schema.table,
+          tx.tsMs,
+          'false',
+          this.deps.pre.serverId,
+          tx.gtid || null,
+          tx.file,
+          tx.offset,
+          index,
+          null,
+          position,
+        ),
+        transaction: { id: tx.id, total_order: tx.index, data_collection_order: perTable },
+        ts_ms: Date.now(),
+      },
+      bytes,
+    )
+  }
+}
+
+function sameKey(t: MysqlTable, a: Row, b: Row): boolean {
+  for (const i of t.keyIndexes) {
+    const n = t.columns[i]!.name
+    const x = a[n]
+    const y = b[n]
+    if (x === y) continue
+    if (Buffer.isBuffer(x) && Buffer.isBuffer(y) && x.equals(y)) continue
+    if (
+      JSON.stringify(x, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) !==
+      JSON.stringify(y, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+    )
+      return false
+  }
+  return true
+}
+
+/** Creates a MySQL source (registry entry's create()). */
+export function createMysqlSource(cfg: MysqlConfig, ctx: SourceContext): MysqlSource {
+  return new MysqlSource(cfg, ctx)
+}
