@@ -45,6 +45,12 @@ export const mysqlConfig = z
       .describe(
         'Ask the server for a binlog heartbeat after N ms without events, so a dead connection is noticed within a few intervals (0: off).',
       ),
+    bigint_unsigned: z
+      .enum(['long', 'precise'])
+      .default('long')
+      .describe(
+        '`long`: BIGINT UNSIGNED as an Avro long (Debezium default; values above 2^63-1 stop the pipeline naming the column); `precise`: Decimal(20,0), never fails.',
+      ),
     zero_dates: z
       .enum(['null', 'fail'])
       .default('null')

@@ -133,6 +133,7 @@ export class MysqlSource implements Source {
           avro: this.ctx.avro,
           flavour: this.pre!.flavour,
           zeroDates: this.cfg.zero_dates,
+          bigintUnsigned: this.cfg.bigint_unsigned,
         }),
       )
       const schema: TableSchema = {

@@ -20,7 +20,7 @@
  * Two flavours (`avro.types`): `debezium` reproduces Debezium's MySQL connector (default
  * settings: time.precision.mode=adaptive_time_microseconds, decimal.handling.mode=precise,
  * binary.handling.mode=bytes) through Confluent's AvroConverter; `logical` uses standard Avro
- * logical types. docs/types-mysql.md has the full table and the special values.
+ * logical types. README.md ("Type mapping (MySQL / MariaDB)") has the full table and the special values.
  */
 import { wideLong } from '../../avro/codec.js'
 import { EncodeError } from '../../pipeline/errors.js'
@@ -244,7 +244,7 @@ function bigintMapping(ctx: Ctx, unsigned: boolean): Mapping {
       throw outOfRange(
         ctx,
         'BIGINT UNSIGNED value above 2^63-1 does not fit an avro long',
-        'map BIGINT UNSIGNED columns as Decimal(20,0) (bigint unsigned handling: precise)',
+        'set source.bigint_unsigned: precise (BIGINT UNSIGNED as Decimal(20,0))',
       )
     }
     return narrow(b)
