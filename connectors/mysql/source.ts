@@ -671,27 +671,30 @@ class BinlogReader {
 
   private onQuery(sql: string, defaultDb: string, offset: number, tsMs: number): void {
     const upper = sql.trimStart().slice(0, 8).toUpperCase()
-    if (upper.startsWith('BEGIN') || upper.startsWith('XA START')) {
+    if (upper.startsWith('BEGIN')) {
       if (!this.tx) this.begin(offset, '', tsMs)
       return
     }
-    if (upper.startsWith('COMMIT') || upper.startsWith('ROLLBACK') || upper.startsWith('XA END')) {
+    if (upper.startsWith('COMMIT') || upper.startsWith('ROLLBACK')) {
       this.commit()
       return
     }
-    if (!this.tx) this.begin(offset, '', tsMs)
     const trunc = TRUNCATE.exec(sql)
     if (trunc) {
+      if (!this.tx) this.begin(offset, '', tsMs)
       const name = `${trunc[1] ?? defaultDb}.${trunc[2]}`
       const t = this.deps.tables.get(name)
       if (t) this.emitRow('t', t, null, null, null, 0)
+      // TRUNCATE and DDL commit implicitly: each is its own group.
+      this.commit()
     } else if (DDL.test(sql)) {
+      if (!this.tx) this.begin(offset, '', tsMs)
       // Shapes may have changed: forget table ids and rebuild schemas before the next rows.
       this.byTableId.clear()
       this.block(() => this.deps.reload())
+      this.commit()
     }
-    // A DDL statement is its own group (MariaDB FL_STANDALONE, MySQL implicit commit).
-    this.commit()
+    // Other statements (SAVEPOINT, statement-format changes) carry no rows to capture.
   }
 
   private onTableMap(map: TableMap): void {
