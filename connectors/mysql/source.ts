@@ -28,6 +28,7 @@ import {
 } from './position.js'
 import { ident, preflight, qualified, type MysqlPreflightResult, type MysqlTableMeta } from './preflight.js'
 import { BinlogStream, type BinlogStart } from './replication.js'
+import { openSnapshot } from './snapshot-reader.js'
 import { mysqlSource } from './source-info.js'
 import {
   mysqlColumnSchema,
@@ -204,53 +205,10 @@ export class MysqlSource implements Source {
       // Text renderings the converters rely on (UTC timestamps, unpadded CHAR, utf8mb4).
       for (const sql of SNAPSHOT_SESSION_SQL) await conn.query(sql)
       await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')
-      let file: string
-      let position: number
-      let gtid = ''
-      if (this.pre!.flavour === 'mariadb') {
-        // MariaDB: the snapshot's binlog coordinates are exact and lock-free (notes §5).
-        await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT')
-        const [rows] = await conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-        const st = new Map(
-          (rows as { Variable_name: string; Value: string }[]).map((r) => [r.Variable_name, r.Value]),
-        )
-        file = st.get('Binlog_snapshot_file') ?? ''
-        position = Number(st.get('Binlog_snapshot_position'))
-        if (!file)
-          throw new PreconditionError(
-            'MYSQL_BINLOG_DISABLED',
-            'the server reports no binlog snapshot position: enable log_bin',
-          )
-        const [g] = await conn.query('SELECT BINLOG_GTID_POS(?, ?) AS g', [file, position])
-        gtid = String((g as { g: string | null }[])[0]?.g ?? '')
-      } else {
-        // MySQL: coordinates must be read while writes are blocked; a global read lock for
-        // the moment it takes to open the snapshot and read them.
-        try {
-          await conn.query('FLUSH TABLES WITH READ LOCK')
-        } catch (err) {
-          throw new PreconditionError(
-            'MYSQL_SNAPSHOT_LOCK',
-            `a consistent snapshot on MySQL needs a brief global read lock, which failed (${(err as Error).message}): GRANT RELOAD ON *.* TO the Sluice user, or set source.snapshot: never`,
-            { cause: err },
-          )
-        }
-        try {
-          await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT')
-          const [rows] = await conn.query('SHOW MASTER STATUS')
-          const r = (rows as { File: string; Position: number; Executed_Gtid_Set?: string }[])[0]
-          if (!r)
-            throw new PreconditionError(
-              'MYSQL_BINLOG_DISABLED',
-              'the server reports no binary log: enable log_bin',
-            )
-          file = r.File
-          position = Number(r.Position)
-          gtid = r.Executed_Gtid_Set ?? ''
-        } finally {
-          await conn.query('UNLOCK TABLES')
-        }
-      }
+      const { file, position, gtid } = await openSnapshot(this.pre!.flavour, async (sql, params) => {
+        const [rows] = await conn.query(sql, params)
+        return rows as Record<string, unknown>[]
+      })
       await this.loadSchemas(conn, this.pre!.tables)
       const pos = positionBuilder(file, position, PHASE_SNAPSHOT, gtid)
       log.info({ file, position, gtid }, 'snapshot started')
