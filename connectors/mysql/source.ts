@@ -5,6 +5,7 @@ import { PreconditionError, SourceError } from '../../pipeline/errors.js'
 import type { ChangeBatch, ChangeEvent, Op, Row, SnapshotMarker } from '../../pipeline/event.js'
 import type { TableSchema } from '../../pipeline/schema.js'
 import type { Source, SourceContext } from '../../pipeline/source.js'
+import { StreamBuffer } from '../../pipeline/stream-buffer.js'
 import { snapshotMode } from '../../snapshot/modes.js'
 import {
   ABSENT,
@@ -421,18 +422,8 @@ class BinlogReader {
   private stream: BinlogStream | null = null
   private file = ''
   private tx: Tx | null = null
-  private pendingTxStart: { offset: number; gtid: string; standalone: boolean } | null = null
   private readonly byTableId = new Map<number, MysqlTable | null>()
-  private readonly out: ChangeBatch[] = []
-  private cur: ChangeEvent[] = []
-  private curBytes = 0
-  private curCheckpoint: string | null = null
-  private flushScheduled = false
-  private failure: unknown = null
-  private done = false
-  private wake: (() => void) | null = null
-  private blocked = false
-  private readonly backlog: Buffer[] = []
+  private readonly buf: StreamBuffer<Buffer>
 
   constructor(
     source: MysqlSource,
@@ -441,6 +432,16 @@ class BinlogReader {
   ) {
     this.deps = source.internals
     this.decoder = new BinlogDecoder({ flavour: this.deps.pre.flavour })
+    this.buf = new StreamBuffer<Buffer>({
+      batchEvents: BATCH_EVENTS,
+      batchBytes: BATCH_BYTES,
+      maxQueued: MAX_QUEUED_BATCHES,
+      from,
+      compare: comparePositions,
+      pause: () => this.stream?.pause(),
+      resume: () => this.stream?.resume(),
+      handle: (event) => this.handle(this.decoder.decode(event)),
+    })
   }
 
   async *run(start: BinlogStart, signal: AbortSignal): AsyncGenerator<ChangeBatch> {
@@ -465,100 +466,16 @@ class BinlogReader {
       throw classifyMysqlError(err, redactUrl(cfg.url))
     }
     if ('file' in start) this.file = start.file
-    const onAbort = (): void => this.notify()
-    signal.addEventListener('abort', onAbort, { once: true })
-    stream.start(start, { onEvent: (buf) => this.onEvent(buf) }).then(
-      () => {
-        this.done = true
-        this.notify()
-      },
-      (err: unknown) => this.fail(err),
+    stream.start(start, { onEvent: (event) => this.buf.push(event) }).then(
+      () => this.buf.end(),
+      (err: unknown) => this.buf.fail(err),
     )
     this.log.info({ start, from: this.from }, 'streaming started')
-    try {
-      for (;;) {
-        if (this.failure) throw this.failure
-        const b = this.out.shift()
-        if (b) {
-          if (this.out.length < MAX_QUEUED_BATCHES && !this.blocked) stream.resume()
-          yield b
-          continue
-        }
-        if (signal.aborted || this.done) return
-        await new Promise<void>((r) => (this.wake = r))
-      }
-    } finally {
-      signal.removeEventListener('abort', onAbort)
-    }
+    yield* this.buf.batches(signal)
   }
 
-  private notify(): void {
-    const w = this.wake
-    this.wake = null
-    w?.()
-  }
-
-  private fail(err: unknown): void {
-    if (!this.failure) this.failure = err
-    this.notify()
-  }
-
-  private onEvent(buf: Buffer): void {
-    if (this.failure) return
-    if (this.blocked) {
-      this.backlog.push(buf)
-      return
-    }
-    this.handleSafely(buf)
-  }
-
-  private handleSafely(buf: Buffer): void {
-    try {
-      this.handle(this.decoder.decode(buf))
-    } catch (err) {
-      this.fail(err)
-    }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true
-      setImmediate(() => {
-        this.flushScheduled = false
-        this.flush()
-      })
-    }
-  }
-
-  /** Runs async work with the reader blocked; events arriving meanwhile wait in order. */
   private block(work: () => Promise<void>): void {
-    this.blocked = true
-    this.stream?.pause()
-    work().then(
-      () => {
-        this.blocked = false
-        while (this.backlog.length > 0 && !this.blocked && !this.failure)
-          this.handleSafely(this.backlog.shift()!)
-        if (!this.blocked && this.out.length < MAX_QUEUED_BATCHES) this.stream?.resume()
-      },
-      (err: unknown) => this.fail(err),
-    )
-  }
-
-  private flush(): void {
-    if (this.cur.length === 0 && this.curCheckpoint === null) return
-    const checkpoint = this.curCheckpoint ?? this.cur[this.cur.length - 1]!.position
-    this.out.push({ events: this.cur, checkpoint, bytes: this.curBytes })
-    this.cur = []
-    this.curBytes = 0
-    this.curCheckpoint = null
-    if (this.out.length >= MAX_QUEUED_BATCHES) this.stream?.pause()
-    this.notify()
-  }
-
-  private emit(ev: ChangeEvent, bytes: number): void {
-    if (this.from !== null && comparePositions(ev.position, this.from) <= 0) return
-    this.cur.push(ev)
-    this.curBytes += bytes
-    this.curCheckpoint = ev.position
-    if (this.cur.length >= BATCH_EVENTS || this.curBytes >= BATCH_BYTES) this.flush()
+    this.buf.block(work)
   }
 
   private begin(offset: number, gtid: string, tsMs: number): void {
@@ -586,7 +503,7 @@ class BinlogReader {
       gtid: tx.gtid,
     })
     if (this.from !== null && comparePositions(checkpoint, this.from) <= 0) return
-    this.curCheckpoint = checkpoint
+    this.buf.checkpoint(checkpoint)
   }
 
   private handle(ev: BinlogEvent): void {
@@ -735,7 +652,7 @@ class BinlogReader {
     const position = tx.pos(index)
     const perTable = (tx.perTable.get(t.schema) ?? 0) + 1
     tx.perTable.set(t.schema, perTable)
-    this.emit(
+    this.buf.emit(
       {
         op,
         table: t.schema,

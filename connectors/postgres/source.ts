@@ -5,6 +5,7 @@ import { PreconditionError, SourceError } from '../../pipeline/errors.js'
 import type { ChangeBatch, ChangeEvent, Op, Row, SnapshotMarker } from '../../pipeline/event.js'
 import type { TableSchema } from '../../pipeline/schema.js'
 import type { Source, SourceContext } from '../../pipeline/source.js'
+import { StreamBuffer } from '../../pipeline/stream-buffer.js'
 import { snapshotMode } from '../../snapshot/modes.js'
 import type { PostgresConfig } from './config.js'
 import { CopyTextParser } from './copy-text.js'
@@ -474,17 +475,8 @@ class StreamReader {
   private readonly deps: PostgresSource['internals']
   private readonly relations = new Map<number, RelationState>()
   private tx: TxState | null = null
-  private readonly out: ChangeBatch[] = []
-  private cur: ChangeEvent[] = []
-  private curBytes = 0
-  private curCheckpoint: string | null = null
-  private flushScheduled = false
-  private blocked = false
-  private readonly backlog: { msg: PgoutputMessage; lsn: number }[] = []
-  private failure: unknown = null
-  private done = false
-  private wake: (() => void) | null = null
   private readonly decoder = new PgoutputDecoder(1)
+  private readonly buf: StreamBuffer<PgoutputMessage>
   private toastSkipped = 0
 
   constructor(
@@ -493,6 +485,16 @@ class StreamReader {
     private readonly log: Logger,
   ) {
     this.deps = source.internals
+    const { repl } = this.deps
+    this.buf = new StreamBuffer<PgoutputMessage>({
+      batchEvents: BATCH_EVENTS,
+      batchBytes: BATCH_BYTES,
+      maxQueued: MAX_QUEUED_BATCHES,
+      from,
+      pause: () => repl.pause(),
+      resume: () => repl.resume(),
+      handle: (msg, lsn) => this.handle(msg, lsn),
+    })
   }
 
   private src(): PostgresSource['internals'] {
@@ -501,8 +503,6 @@ class StreamReader {
 
   async *run(startLsn: bigint, signal: AbortSignal): AsyncGenerator<ChangeBatch> {
     const { repl, slot, publication, cfg, catalog } = this.src()
-    const onAbort = (): void => this.notify()
-    signal.addEventListener('abort', onAbort, { once: true })
     const ended = repl.start(
       slot,
       startLsn,
@@ -513,11 +513,8 @@ class StreamReader {
       },
     )
     ended.then(
-      () => {
-        this.done = true
-        this.notify()
-      },
-      (err: unknown) => this.fail(classifyPgError(err, `replication slot '${slot}'`)),
+      () => this.buf.end(),
+      (err: unknown) => this.buf.fail(classifyPgError(err, `replication slot '${slot}'`)),
     )
     this.source.addTimer(
       setInterval(
@@ -538,19 +535,8 @@ class StreamReader {
     }
     this.log.info({ slot, from: this.from }, 'streaming started')
     try {
-      for (;;) {
-        if (this.failure) throw this.failure
-        const b = this.out.shift()
-        if (b) {
-          if (this.out.length < MAX_QUEUED_BATCHES / 2 && !this.blocked) repl.resume()
-          yield b
-          continue
-        }
-        if (signal.aborted || this.done) return
-        await new Promise<void>((r) => (this.wake = r))
-      }
+      yield* this.buf.batches(signal)
     } finally {
-      signal.removeEventListener('abort', onAbort)
       if (this.toastSkipped > 0)
         this.log.info(
           { skipped: this.toastSkipped },
@@ -559,101 +545,36 @@ class StreamReader {
     }
   }
 
-  private notify(): void {
-    const w = this.wake
-    this.wake = null
-    w?.()
-  }
-
-  private fail(err: unknown): void {
-    if (!this.failure) this.failure = err
-    this.notify()
-  }
-
   private onData(data: Buffer, lsn: number): void {
-    if (this.failure) return
     let msg: PgoutputMessage
     try {
       msg = this.decoder.decode(data)
     } catch (err) {
-      this.fail(
+      this.buf.fail(
         new SourceError('PG_DECODE_FAILED', `cannot decode a pgoutput message: ${(err as Error).message}`, {
           cause: err,
         }),
       )
       return
     }
-    if (this.blocked) {
-      this.backlog.push({ msg, lsn })
-      return
-    }
-    this.handleSafely(msg, lsn)
+    this.buf.push(msg, lsn)
   }
 
-  private handleSafely(msg: PgoutputMessage, lsn: number): void {
-    try {
-      this.handle(msg, lsn)
-    } catch (err) {
-      this.fail(err)
-    }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true
-      setImmediate(() => {
-        this.flushScheduled = false
-        this.flush()
-      })
-    }
-  }
-
-  /** Runs async work with the reader blocked; messages arriving meanwhile wait in order. */
   private block(work: () => Promise<void>): void {
-    const { repl } = this.src()
-    this.blocked = true
-    repl.pause()
-    work().then(
-      () => {
-        this.blocked = false
-        while (this.backlog.length > 0 && !this.blocked && !this.failure) {
-          const { msg, lsn } = this.backlog.shift()!
-          this.handleSafely(msg, lsn)
-        }
-        if (!this.blocked && this.out.length < MAX_QUEUED_BATCHES) repl.resume()
-      },
-      (err: unknown) => this.fail(err),
-    )
+    this.buf.block(work)
   }
 
   private onKeepalive(walEnd: bigint, reply: boolean): void {
     // With nothing received-but-unacknowledged, everything up to the server's sent position
     // is delivered: confirming it lets the server recycle WAL on a database whose captured
     // tables are idle.
-    const idle =
-      this.tx === null &&
-      !this.blocked &&
-      this.cur.length === 0 &&
-      this.out.length === 0 &&
-      this.src().pendingCommits.length === 0
+    const idle = this.tx === null && this.buf.idle && this.src().pendingCommits.length === 0
     if (idle && walEnd > this.source.confirmed) this.source.confirm(walEnd)
     else if (reply) this.src().repl.sendStatus(this.source.confirmed)
   }
 
-  private flush(): void {
-    if (this.cur.length === 0 && this.curCheckpoint === null) return
-    const checkpoint = this.curCheckpoint ?? this.cur[this.cur.length - 1]!.position
-    this.out.push({ events: this.cur, checkpoint, bytes: this.curBytes })
-    this.cur = []
-    this.curBytes = 0
-    this.curCheckpoint = null
-    if (this.out.length >= MAX_QUEUED_BATCHES) this.src().repl.pause()
-    this.notify()
-  }
-
   private emit(ev: ChangeEvent, bytes: number): void {
-    if (this.from !== null && ev.position <= this.from) return
-    this.cur.push(ev)
-    this.curBytes += bytes
-    this.curCheckpoint = ev.position
-    if (this.cur.length >= BATCH_EVENTS || this.curBytes >= BATCH_BYTES) this.flush()
+    this.buf.emit(ev, bytes)
   }
 
   private handle(msg: PgoutputMessage, lsn: number): void {
@@ -678,7 +599,7 @@ class StreamReader {
           return
         }
         this.src().pendingCommits.push({ checkpoint, endLsn: msg.endLsn })
-        this.curCheckpoint = checkpoint
+        this.buf.checkpoint(checkpoint)
         return
       }
       case 'relation':
