@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { keyColumnsField, snapshotField } from '../../snapshot/config.js'
 
 /** The `source:` block of a MySQL / MariaDB pipeline. */
 export const mysqlConfig = z
@@ -25,17 +26,8 @@ export const mysqlConfig = z
         'Replica server id this pipeline uses on the binlog connection. Must differ from the server’s own @@server_id and from every other replica or pipeline on the same server: a second connection with the same id disconnects the first.',
       )
       .meta({ examples: [5401] }),
-    snapshot: z
-      .enum(['initial', 'never', 'initial_only'])
-      .default('initial')
-      .describe(
-        '`initial`: snapshot existing rows, then stream; `never`: stream only; `initial_only`: snapshot, then stop.',
-      ),
-    key_columns: z
-      .record(z.string(), z.array(z.string().min(1)).min(1))
-      .default({})
-      .describe('Key columns for tables without a primary key, by `database.table`.')
-      .meta({ examples: [{ 'shop.events': ['tenant_id', 'event_id'] }] }),
+    snapshot: snapshotField,
+    key_columns: keyColumnsField('database.table', { 'shop.events': ['tenant_id', 'event_id'] }),
     heartbeat_interval_ms: z
       .number()
       .int()

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { keyColumnsField, snapshotField } from '../../snapshot/config.js'
 
 /** The `source:` block of a Postgres pipeline. */
 export const postgresConfig = z
@@ -25,17 +26,8 @@ export const postgresConfig = z
       .max(63)
       .optional()
       .describe('Publication; default `sluice_<pipeline>`. Created for the configured tables when missing.'),
-    snapshot: z
-      .enum(['initial', 'never', 'initial_only'])
-      .default('initial')
-      .describe(
-        '`initial`: snapshot existing rows, then stream; `never`: stream only; `initial_only`: snapshot, then stop.',
-      ),
-    key_columns: z
-      .record(z.string(), z.array(z.string().min(1)).min(1))
-      .default({})
-      .describe('Key columns for tables without a primary key, by `schema.table`.')
-      .meta({ examples: [{ 'public.events': ['tenant_id', 'event_id'] }] }),
+    snapshot: snapshotField,
+    key_columns: keyColumnsField('schema.table', { 'public.events': ['tenant_id', 'event_id'] }),
     heartbeat_interval_ms: z
       .number()
       .int()

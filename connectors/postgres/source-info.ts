@@ -1,4 +1,5 @@
 import { registerSourceSchema } from '../../avro/codec.js'
+import { COMMON_SOURCE_FIELDS } from '../../avro/source-fields.js'
 import type { SnapshotMarker } from '../../pipeline/event.js'
 import { VERSION } from '../../pipeline/version.js'
 
@@ -22,25 +23,7 @@ export const POSTGRES_SOURCE_SCHEMA = {
   name: 'Source',
   namespace: 'io.debezium.connector.postgresql',
   fields: [
-    { name: 'version', type: 'string' },
-    { name: 'connector', type: 'string' },
-    { name: 'name', type: 'string' },
-    { name: 'ts_ms', type: 'long' },
-    {
-      name: 'snapshot',
-      type: [
-        {
-          type: 'string',
-          'connect.version': 1,
-          'connect.parameters': { allowed: 'true,last,false,incremental' },
-          'connect.default': 'false',
-          'connect.name': 'io.debezium.data.Enum',
-        },
-        'null',
-      ],
-      default: 'false',
-    },
-    { name: 'db', type: 'string' },
+    ...COMMON_SOURCE_FIELDS,
     { name: 'sequence', type: ['null', 'string'], default: null },
     { name: 'schema', type: 'string' },
     { name: 'table', type: 'string' },
