@@ -564,8 +564,11 @@ export class BinlogStream {
     this.settle = null
     if (conn) {
       // A streaming connection never answers COM_QUIT (the dump command never ends), so
-      // close the socket instead.
+      // close the socket instead. mysql2's destroy() only half-closes it (end()), and the
+      // server's dump thread never reads, so the socket would stay open and keep the
+      // process alive: destroy the socket itself.
       conn.destroy()
+      ;(conn as unknown as { stream?: { destroy?: () => void } }).stream?.destroy?.()
     }
     s?.resolve()
   }

@@ -514,7 +514,6 @@ class BinlogReader {
       case 'mariadbGtid': {
         const offset = ev.header.logPos - ev.header.eventSize
         this.begin(offset, ev.gtid, ev.header.timestamp * 1000)
-        this.pendingTxStart = ev.standalone ? { offset, gtid: ev.gtid, standalone: true } : null
         return
       }
       case 'mysqlGtid': {

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import mysql from 'mysql2/promise'
+import { writeFileSync } from 'node:fs'
+import { exitWithin, spawnCli } from './helpers/cli.js'
 import { startMariadb, type MariaServer } from './servers/mariadb.js'
 import { readEnvelopes, startPipeline, tempDir, waitFor, type Envelope } from './helpers/pipeline.js'
 
@@ -134,6 +136,28 @@ describe('mariadb end to end', () => {
     } finally {
       await conn.end()
       await p.stop()
+      t.cleanup()
+    }
+  })
+
+  test('the sluice command streams from mariadb and SIGTERM exits 0 within 10 s', async () => {
+    await db.sql('CREATE TABLE shop.cli (id INT PRIMARY KEY)')
+    await db.sql('INSERT INTO shop.cli VALUES (1)')
+    const t = tempDir()
+    writeFileSync(
+      join(t.dir, 'sluice.yaml'),
+      yaml(t.dir, ['shop.cli'], 'cli', 'initial', 5403).replace(/level: \w+/, 'level: info'),
+    )
+    const p = spawnCli(['run', '-c', join(t.dir, 'sluice.yaml')], { cwd: t.dir })
+    try {
+      await p.waitForOutput('streaming started', 30_000)
+      await db.sql('INSERT INTO shop.cli VALUES (2)')
+      await waitFor(async () => (await readEnvelopes(join(t.dir, 'out'))).length >= 2, 20_000, 'streamed row')
+      p.kill('SIGTERM')
+      const exit = await exitWithin(p, 10_000)
+      assert.equal(exit.code, 0, `SIGTERM exits 0:\n${p.stderr().slice(-2000)}`)
+    } finally {
+      p.kill('SIGKILL')
       t.cleanup()
     }
   })
