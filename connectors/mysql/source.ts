@@ -261,8 +261,8 @@ export class MysqlSource implements Source {
           if (held) batch.push(event(held, 'true'))
           held = { t, row, key }
           rows++
-          bytes += 200
-          if (batch.length >= BATCH_EVENTS || bytes >= BATCH_BYTES) {
+          bytes += approxSize(values)
+          if (batch.length > 0 && (batch.length >= BATCH_EVENTS || bytes >= BATCH_BYTES)) {
             yield { events: batch, checkpoint: batch[batch.length - 1]!.position, bytes }
             batch = []
             bytes = 0
@@ -370,6 +370,13 @@ export class MysqlSource implements Source {
       },
     }
   }
+}
+
+/** Approximate in-memory size of a snapshot row's values (for the in-flight byte cap). */
+function approxSize(values: unknown[]): number {
+  let n = 16
+  for (const v of values) n += typeof v === 'string' || Buffer.isBuffer(v) ? v.length + 8 : 8
+  return n
 }
 
 function keyOf(t: MysqlTable, row: Row): Row | null {

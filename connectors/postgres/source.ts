@@ -329,7 +329,7 @@ export class PostgresSource implements Source {
             if (held) batch.push(event(held, 'true'))
             held = { schema, row, key }
             rows++
-            if (batch.length >= BATCH_EVENTS || bytes >= BATCH_BYTES) {
+            if (batch.length > 0 && (batch.length >= BATCH_EVENTS || bytes >= BATCH_BYTES)) {
               yield { events: batch, checkpoint: batch[batch.length - 1]!.position, bytes }
               batch = []
               bytes = 0

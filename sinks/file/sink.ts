@@ -113,9 +113,10 @@ function avroFormat(codec: 'null' | 'deflate'): Format {
       const value = ev
       let end = c.keyedType.encode(value, into.buf, into.len)
       if (end < 0) {
-        // avsc returns minus the number of bytes that did not fit.
-        ensure(into, -end + 64)
+        // avsc returns minus the number of bytes past the end of the buffer the record needs.
+        ensure(into, into.buf.length - into.len - end)
         end = c.keyedType.encode(value, into.buf, into.len)
+        if (end < 0) throw new Error(`record does not fit after growing the block buffer by ${-end} bytes`)
       }
       into.len = end
       into.count++

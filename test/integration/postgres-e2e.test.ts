@@ -371,4 +371,33 @@ describe('postgres end to end', () => {
       t.cleanup()
     }
   })
+
+  test('a 10 MB value arrives intact from the snapshot and from the stream', async () => {
+    await pg.sql(`CREATE TABLE big (id int PRIMARY KEY, body text NOT NULL)`, [], 'shop')
+    const body = 'y'.repeat(10 * 1024 * 1024)
+    await pg.sql(`INSERT INTO big VALUES (1, $1)`, [body], 'shop')
+    const t = tempDir()
+    const p = startPipeline(
+      pipelineYaml({ url: pg.urlFor('shop'), tables: ['public.big'], dir: t.dir, name: 'big' }),
+      t.dir,
+    )
+    try {
+      await waitFor(async () => (await readEnvelopes(p.out)).length >= 1, 30_000, 'snapshot row')
+      await pg.sql(`INSERT INTO big VALUES (2, $1)`, [body + 'z'], 'shop')
+      const evs = await waitFor(
+        async () => {
+          const e = await readEnvelopes(p.out)
+          return e.length >= 2 ? e : null
+        },
+        30_000,
+        'streamed row',
+      )
+      assert.equal((evs[0]!.after!.body as string).length, body.length)
+      assert.equal((evs[1]!.after!.body as string).length, body.length + 1)
+      assert.ok((evs[1]!.after!.body as string).endsWith('yz'))
+    } finally {
+      await p.stop()
+      t.cleanup()
+    }
+  })
 })
