@@ -41,9 +41,11 @@ export class StreamBuffer<T> {
   private ended = false
   private wake: (() => void) | null = null
   private readonly compare: (a: string, b: string) => number
+  private from: string | null
 
   constructor(private readonly opts: StreamBufferOptions<T>) {
     this.compare = opts.compare ?? ((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    this.from = opts.from
   }
 
   /** Nothing received is waiting here (not in a batch, not queued, not blocked). */
@@ -64,7 +66,11 @@ export class StreamBuffer<T> {
 
   /** Adds an event to the current batch, unless it was delivered before a restart. */
   emit(ev: ChangeEvent, bytes: number): void {
-    if (this.opts.from !== null && this.compare(ev.position, this.opts.from) <= 0) return
+    if (this.from !== null) {
+      if (this.compare(ev.position, this.from) <= 0) return
+      // Positions only grow along a stream: once past the resume point, stop comparing.
+      this.from = null
+    }
     this.cur.push(ev)
     this.curBytes += bytes
     this.curCheckpoint = ev.position
