@@ -24,11 +24,15 @@ export function buildPipeline(p: PipelineConfig, config: SluiceConfig, log: Logg
   const plog = log.child({ pipeline: p.name })
   const src = p.source as { type: string }
   const sourceEntry = entryFor(SOURCES, src.type) as SourceEntry<unknown>
+  const bar = process.stderr.isTTY ? progressBar(p.name) : null
   const source = sourceEntry.create(p.source, {
     pipeline: p.name,
     log: plog.child({ component: 'source', connector: src.type }),
     avro: p.avro,
-    onSnapshotProgress: process.stderr.isTTY ? progressBar(p.name) : undefined,
+    onSnapshotProgress: (progress) => {
+      bar?.(progress)
+      runner.recordSnapshotProgress(progress)
+    },
   })
   const sinks = p.sinks.map((s, i) => {
     const type = (s as { type: string }).type
@@ -39,7 +43,7 @@ export function buildPipeline(p: PipelineConfig, config: SluiceConfig, log: Logg
       avro: p.avro,
     })
   })
-  return new PipelineRunner({
+  const runner: PipelineRunner = new PipelineRunner({
     name: p.name,
     source,
     sinks,
@@ -48,6 +52,7 @@ export function buildPipeline(p: PipelineConfig, config: SluiceConfig, log: Logg
     maxInFlightEvents: p.max_in_flight_events,
     maxInFlightBytes: p.max_in_flight_bytes,
   })
+  return runner
 }
 
 /** Loads the configuration and creates the root logger; prints the problems and returns null on failure. */

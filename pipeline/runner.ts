@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import { Checkpointer } from './checkpointer.js'
 import { SinkError, SluiceError } from './errors.js'
 import type { Sink } from './sink.js'
-import type { Source } from './source.js'
+import type { SnapshotProgress, Source } from './source.js'
 import type { PipelineState, StateStore } from './state.js'
 
 /** Runner settings for one pipeline. */
@@ -44,6 +44,16 @@ export class PipelineRunner {
 
   constructor(private readonly opts: RunnerOptions) {
     this.tracker = new Checkpointer(opts.maxInFlightEvents, opts.maxInFlightBytes)
+  }
+
+  /**
+   * Records a table's snapshot progress; it is saved with the next committed position, so
+   * the state file shows how far a snapshot got (rows read, not necessarily delivered).
+   */
+  recordSnapshotProgress(p: SnapshotProgress): void {
+    const tables = { ...(this.snapshotProgress?.tables ?? {}) }
+    tables[p.table] = { rows: p.rows, estimate: p.estimate, done: p.done }
+    this.snapshotProgress = { tables }
   }
 
   /** In-flight counts (events, bytes, batches). */

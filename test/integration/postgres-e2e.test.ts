@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startPostgres, type PgServer } from './servers/postgres.js'
 import {
@@ -73,6 +75,20 @@ describe('postgres end to end', () => {
       assert.equal(stream[0]!.source.snapshot, 'false')
       assert.ok(stream[0]!.transaction, 'transaction block filled')
       positionsIncrease(evs)
+      const state = await waitFor(() => {
+        let st: { snapshot?: { tables: Record<string, { rows: number; done: boolean }> } }
+        try {
+          st = JSON.parse(readFileSync(join(t.dir, 'state', 'shop.json'), 'utf8')) as typeof st
+        } catch {
+          return null // not committed yet
+        }
+        return st.snapshot?.tables['public.accounts']?.done ? st : null
+      })
+      assert.equal(
+        state.snapshot!.tables['public.accounts']!.rows,
+        500,
+        'snapshot progress is recorded in the state',
+      )
     } finally {
       await p.stop()
       t.cleanup()
