@@ -20,77 +20,89 @@
  *        BENCH_IN_FLIGHT (the pipelines' max_in_flight_events),
  *        BENCH_SLUICE_FLAGS (extra node flags for every Sluice run, e.g. --max-semi-space-size=4), BENCH_KEEP (1: keep the temp dir), BENCH_RESULTS (0: do not append)
  */
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { startPostgres, type PgServer } from '../test/integration/servers/postgres.js'
-import { selfTimes, selfTimesByFile, type SelfTime } from './lib/cpuprofile.js'
-import { machineInfo } from './lib/machine.js'
-import { OcfCounter } from './lib/ocf-count.js'
-import { killAll, ProcWatcher, spawnMeasured, terminate, type ProcSample } from './lib/proc.js'
 import {
-  runDir,
-  sluiceLauncher,
-  startSluice,
-  statePosition,
+  announce,
+  benchCommand,
+  benchSettings,
+  REPO,
+  runMain,
+  say,
+  sleep,
+  tail,
+  workspace,
+} from './lib/harness.js'
+import { machineInfo } from './lib/machine.js'
+import { ProcWatcher, spawnMeasured, type ProcSample } from './lib/proc.js'
+import {
+  commandLine,
+  finishSection,
+  machineLine,
+  profileSection,
+  sectionHead,
+  subsection,
+} from './lib/report.js'
+import {
+  allWritten,
+  describeRun,
+  exitedRun,
+  interleave,
+  noteSluiceRun,
+  pairRatios,
+  profileSluice,
+  runHead,
+  runRow,
+  summarise,
+  type Profiled,
+  type Run,
+} from './lib/runs.js'
+import {
+  prepareLauncher,
+  runSluice as runSluiceIn,
+  sluiceLine,
   writePipelineYaml,
   type SluiceLauncher,
+  type SluiceRun,
 } from './lib/sluice.js'
-import { fix, int, median, mib, table } from './lib/stats.js'
-import { COLUMNS, createTableSql, insertSql, parseLsn, writeBacklog, type Backlog } from './lib/workload.js'
+import { fix, int, mib, table } from './lib/stats.js'
+import {
+  backlogShape,
+  changeCounts,
+  COLUMNS,
+  createTableSql,
+  insertSql,
+  lsnNow,
+  parseLsn,
+  TX_ROWS,
+  writeBacklog,
+  type Backlog,
+} from './lib/workload.js'
 
-const REPO = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '')
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin'
-const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000)
-const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 5))
-const PROFILE = process.env.BENCH_PROFILE !== '0'
-const TX_ROWS = 1000
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'stream,big,snapshot').split(',').map((x) => x.trim()))
-/** BENCH_IN_FLIGHT: the pipelines' max_in_flight_events (Sluice's default when unset). */
-const IN_FLIGHT = process.env.BENCH_IN_FLIGHT ? Number(process.env.BENCH_IN_FLIGHT) : undefined
-const SLUICE_FLAGS = (process.env.BENCH_SLUICE_FLAGS ?? '').split(' ').filter(Boolean)
+const {
+  rows: ROWS,
+  runs: RUNS,
+  profile: PROFILE,
+  only: ONLY,
+  inFlight: IN_FLIGHT,
+  sluiceFlags: SLUICE_FLAGS,
+} = benchSettings('stream,big,snapshot')
 const END_INDEX = '999999999999'
-/** A Sluice run that makes no visible progress for this long is declared hung. */
-const STALL_MS = 60_000
-
-const say = (s: string): void => void process.stdout.write(`${s}\n`)
-
-/** One consumer run. */
-interface Run {
-  ms: number
-  /** Changes (or rows) per second over `ms`. */
-  rate: number
-  peak: ProcSample | null
-  walsender: ProcSample | null
-  /** Sluice: ms from start until every record was in complete Avro blocks (before the state commit). */
-  writtenMs?: number
-  /** Sluice: records found in the output files after the run. */
-  records?: number
-  /** Sluice: VmRSS (KiB) at 25, 50, 75 and 100 % of the time to completion. */
-  rssCurve?: number[]
-  exit: string
-}
-
-/** A Sluice failure, with the tail of its log. */
-class SluiceFailed extends Error {}
+/** The server-side CPU column: the walsender that served the slot. */
+const SERVER = 'walsender'
 
 let server: PgServer | null = null
-const WORK = mkdtempSync(join(tmpdir(), 'sluice-bench-'))
-
-async function cleanup(): Promise<void> {
-  killAll()
-  await server?.stop().catch(() => {})
-  server = null
-  if (process.env.BENCH_KEEP !== '1') rmSync(WORK, { recursive: true, force: true })
-  else say(`kept ${WORK}`)
-}
-
-process.on('SIGINT', () => {
-  say('\ninterrupted: stopping children and Postgres')
-  void cleanup().finally(() => process.exit(130))
+const WORK = workspace({
+  prefix: 'sluice-bench-',
+  serverName: 'Postgres',
+  stopServer: async () => {
+    await server?.stop().catch(() => {})
+    server = null
+  },
+  signals: ['SIGINT'],
 })
 
 /** Watches the walsender serving `slot` (found through pg_replication_slots) until `until` settles. */
@@ -121,20 +133,25 @@ function watchWalsender(
   }
 }
 
-/** Removes a run's directory unless BENCH_KEEP=1. */
-const discard = (dir: string): void => {
-  if (process.env.BENCH_KEEP !== '1') rmSync(dir, { recursive: true, force: true })
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-const tail = (file: string, lines = 40): string => {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
-  } catch {
-    return '(no log)'
+/** The CPU seconds of the walsender serving `slot` while a process runs. */
+const walsenderCpu =
+  (c: pg.Client, slot: string) =>
+  (exited: Promise<unknown>): (() => number | null) => {
+    const ws = watchWalsender(c, slot, exited)
+    return () => ws.result()?.cpuS ?? null
   }
-}
+
+/** Connection arguments of pg_recvlogical and psql. */
+const pgConn = (): string[] => [
+  '-h',
+  '127.0.0.1',
+  '-p',
+  String(server!.port),
+  '-U',
+  'postgres',
+  '-d',
+  'postgres',
+]
 
 /** pg_recvlogical from `slot` up to `endLsn`, output to /dev/null. */
 async function runRecvlogical(
@@ -144,18 +161,11 @@ async function runRecvlogical(
   endLsn: string,
   events: number,
 ): Promise<Run> {
-  const log = join(WORK, `${slot}.log`)
+  const log = join(WORK.dir, `${slot}.log`)
   const m = spawnMeasured(
     join(PG_BIN, 'pg_recvlogical'),
     [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(server!.port),
-      '-U',
-      'postgres',
-      '-d',
-      'postgres',
+      ...pgConn(),
       '--slot',
       slot,
       '--start',
@@ -173,20 +183,14 @@ async function runRecvlogical(
   const ws = watchWalsender(c, slot, m.exited)
   const r = await m.exited
   if (r.code !== 0) throw new Error(`pg_recvlogical failed (${r.code ?? r.signal}):\n${tail(log)}`)
-  return {
-    ms: r.ms,
-    rate: events / (r.ms / 1000),
-    peak: m.watcher.last,
-    walsender: ws.result(),
-    exit: String(r.code),
-  }
+  return exitedRun(m, r, events, ws.result()?.cpuS ?? null)
 }
 
 /**
- * Runs the Sluice CLI on a prepared pipeline until the state file holds a position that
- * `complete` accepts (all events durable and committed), then stops it with SIGTERM.
+ * Runs the Sluice CLI on a Postgres pipeline reading `slot` until the state file holds a
+ * position that `complete` accepts, then stops it with SIGTERM.
  */
-async function runSluice(
+const runSluice = (
   l: SluiceLauncher,
   c: pg.Client,
   opts: {
@@ -199,75 +203,24 @@ async function runSluice(
     complete: (pos: string) => boolean
     nodeFlags?: string[]
   },
-): Promise<Run & { dir: string }> {
-  const dir = runDir(WORK, opts.name)
-  const yaml = writePipelineYaml({
-    url: server!.url,
-    table: opts.table,
-    slot: opts.slot,
-    publication: opts.publication,
-    snapshot: opts.snapshot,
-    dir,
-    ...(IN_FLIGHT ? { maxInFlightEvents: IN_FLIGHT } : {}),
+): Promise<SluiceRun> =>
+  runSluiceIn(l, WORK.dir, {
+    name: opts.name,
+    configure: (dir) =>
+      writePipelineYaml({
+        url: server!.url,
+        table: opts.table,
+        slot: opts.slot,
+        publication: opts.publication,
+        snapshot: opts.snapshot,
+        dir,
+        maxInFlightEvents: IN_FLIGHT,
+      }),
+    events: opts.events,
+    complete: opts.complete,
+    nodeFlags: opts.nodeFlags,
+    serverCpu: walsenderCpu(c, opts.slot),
   })
-  const counter = new OcfCounter(join(dir, 'out'))
-  const m = startSluice(l, yaml, dir, opts.nodeFlags)
-  const ws = watchWalsender(c, opts.slot, m.exited)
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null
-  void m.exited.then((r) => (exited = r))
-  let writtenMs: number | undefined
-  let lastProgress = performance.now()
-  let lastSeen = ''
-  let doneMs: number
-  for (;;) {
-    const pos = statePosition(dir)
-    const now = performance.now()
-    if (pos !== null && opts.complete(pos)) {
-      doneMs = now - m.t0
-      // The last blocks landed within this poll interval.
-      writtenMs ??= doneMs
-      break
-    }
-    if (writtenMs === undefined) {
-      const n = counter.count()
-      if (n >= opts.events) writtenMs = now - m.t0
-      const seen = `${pos}:${n}`
-      if (seen !== lastSeen) {
-        lastSeen = seen
-        lastProgress = now
-      }
-    }
-    if (exited) {
-      const e = exited as { code: number | null; signal: NodeJS.Signals | null }
-      throw new SluiceFailed(
-        `sluice exited (${e.code ?? e.signal}) before completing; position ${pos}; log ${join(dir, 'sluice.log')}:\n${tail(join(dir, 'sluice.log'))}`,
-      )
-    }
-    if (now - lastProgress > STALL_MS) {
-      const stack = await terminate(m, 12_000)
-      throw new SluiceFailed(
-        `sluice made no progress for ${STALL_MS / 1000} s (position ${pos}, ${counter.count()} records written; stopped: ${stack.code ?? stack.signal}${stack.killed ? ', needed SIGKILL' : ''}); log:\n${tail(join(dir, 'sluice.log'))}`,
-      )
-    }
-    await sleep(20)
-  }
-  m.watcher.poll()
-  const rssCurve = m.watcher.rssAt([0.25, 0.5, 0.75, 1])
-  const walsender = ws.result()
-  const stop = await terminate(m)
-  const records = counter.count()
-  return {
-    dir,
-    ms: doneMs,
-    rate: opts.events / (doneMs / 1000),
-    peak: m.watcher.last,
-    walsender,
-    ...(writtenMs !== undefined ? { writtenMs } : {}),
-    records,
-    rssCurve,
-    exit: `${stop.code ?? stop.signal}${stop.killed ? ' (SIGKILL after 15 s)' : ''}`,
-  }
-}
 
 /** A position predicate: the committed position is the END checkpoint of phase `phase` at or after `minLsn`. */
 const reached =
@@ -295,93 +248,6 @@ const dropSlot = async (c: pg.Client, slot: string): Promise<void> => {
   throw new Error(`slot ${slot} stayed active`)
 }
 
-/** Alternates A and B `runs` times in the order A B B A A B ..., so drift affects both alike. */
-async function alternate<A, B>(
-  runs: number,
-  a: (i: number) => Promise<A>,
-  b: (i: number) => Promise<B>,
-): Promise<{ as: A[]; bs: B[] }> {
-  const as: A[] = []
-  const bs: B[] = []
-  for (let i = 0; i < runs; i++) {
-    if (i % 2 === 0) {
-      as.push(await a(i))
-      bs.push(await b(i))
-    } else {
-      bs.push(await b(i))
-      as.push(await a(i))
-    }
-  }
-  return { as, bs }
-}
-
-const describeRun = (label: string, r: Run): string =>
-  `  ${label}: ${fix(r.ms / 1000)} s, ${int(r.rate)}/s, peak RSS ${mib(r.peak?.hwmKb ?? NaN)}, CPU ${fix(r.peak?.cpuS ?? NaN)} s` +
-  (r.walsender ? `, walsender CPU ${fix(r.walsender.cpuS)} s` : '') +
-  (r.writtenMs !== undefined ? `, all written at ${fix(r.writtenMs / 1000)} s` : '') +
-  (r.records !== undefined ? `, ${int(r.records)} records` : '') +
-  (r.exit !== '0' ? `, exit ${r.exit}` : '') +
-  (r.rssCurve ? `, RSS at 25/50/75/100 %: ${r.rssCurve.map((k) => fix(k / 1024, 0)).join('/')} MiB` : '')
-
-/** Median figures of a list of runs. */
-function summarise(rs: readonly Run[]): {
-  ms: number
-  rate: number
-  rateMin: number
-  rateMax: number
-  peakKb: number
-  peakMaxKb: number
-  cpuS: number
-  walsenderCpuS: number
-} {
-  const rates = rs.map((r) => r.rate)
-  return {
-    ms: median(rs.map((r) => r.ms)),
-    rate: median(rates),
-    rateMin: Math.min(...rates),
-    rateMax: Math.max(...rates),
-    peakKb: median(rs.map((r) => r.peak?.hwmKb ?? NaN)),
-    peakMaxKb: Math.max(...rs.map((r) => r.peak?.hwmKb ?? 0)),
-    cpuS: median(rs.map((r) => r.peak?.cpuS ?? NaN)),
-    walsenderCpuS: median(rs.map((r) => r.walsender?.cpuS ?? NaN)),
-  }
-}
-
-function row(name: string, unit: string, rs: readonly Run[], events: number): string[] {
-  const s = summarise(rs)
-  return [
-    name,
-    String(rs.length),
-    fix(s.ms / 1000),
-    `${int(s.rate)} ${unit}/s`,
-    `${int(s.rateMin)}–${int(s.rateMax)}`,
-    `${mib(s.peakKb)} (max ${mib(s.peakMaxKb)})`,
-    `${fix(s.cpuS)} s (${fix((s.cpuS * 1e6) / events)} µs/${unit === 'rows' ? 'row' : 'change'})`,
-    Number.isFinite(s.walsenderCpuS) ? `${fix(s.walsenderCpuS)} s` : '–',
-  ]
-}
-
-const HEAD = [
-  'consumer',
-  'runs',
-  'median wall s',
-  'median rate',
-  'rate range',
-  'peak RSS median',
-  'CPU (median)',
-  'walsender CPU',
-]
-
-const lsnNow = async (c: pg.Client): Promise<string> =>
-  (await c.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0]!.l
-
-interface Profiled {
-  top: SelfTime[]
-  totalMs: number
-  idleMs: number
-  ms: number
-}
-
 /** Scenario 1: the streaming backlog, pg_recvlogical against Sluice, plus one profiled Sluice run. */
 async function streamingScenario(
   c: pg.Client,
@@ -393,20 +259,14 @@ async function streamingScenario(
   await c.query('CREATE PUBLICATION bench_pub FOR TABLE bench')
   // The slot exists before the backlog, so every copy of it reads the whole backlog.
   await c.query(`SELECT pg_create_logical_replication_slot('tmpl_stream', 'pgoutput')`)
-  const shape = {
-    inserts: ROWS,
-    updates: Math.round(ROWS / 4),
-    deletes: Math.round(ROWS / 20),
-    txRows: TX_ROWS,
-  }
-  const backlog = await writeBacklog(c, 'bench', shape, say)
+  const backlog = await writeBacklog(c, 'bench', backlogShape(ROWS), say)
   await c.query('CHECKPOINT')
   say(
-    `backlog: ${int(backlog.inserts)} inserts + ${int(backlog.updates)} updates + ${int(backlog.deletes)} deletes = ${int(backlog.events)} changes in ${int(backlog.transactions)} transactions, ` +
+    `backlog: ${changeCounts(backlog)} = ${int(backlog.events)} changes in ${int(backlog.transactions)} transactions, ` +
       `${fix(backlog.walBytes / 2 ** 20, 0)} MiB of WAL, written in ${fix(backlog.ms / 1000, 1)} s; end LSN ${backlog.endLsn}`,
   )
   const done = reached('1', backlog.lastTxStart)
-  const sluiceRun = (name: string, slot: string, nodeFlags: string[] = []): Promise<Run & { dir: string }> =>
+  const sluiceRun = (name: string, slot: string, nodeFlags: string[] = []): Promise<SluiceRun> =>
     runSluice(launcher, c, {
       name,
       table: 'public.bench',
@@ -417,14 +277,13 @@ async function streamingScenario(
       complete: done,
       nodeFlags: [...SLUICE_FLAGS, ...nodeFlags],
     })
-  const { as: recv, bs: sluice } = await alternate(
-    RUNS,
+  const [recv, sluice] = await interleave(RUNS, [
     async (i) => {
       const slot = `recv_${i}`
       await copySlot(c, 'tmpl_stream', slot)
       const r = await runRecvlogical(c, slot, 'bench_pub', backlog.endLsn, backlog.events)
       await dropSlot(c, slot)
-      say(describeRun(`pg_recvlogical #${i + 1}`, r))
+      say(describeRun(`pg_recvlogical #${i + 1}`, r, SERVER))
       return r
     },
     async (i) => {
@@ -432,34 +291,22 @@ async function streamingScenario(
       await copySlot(c, 'tmpl_stream', slot)
       const r = await sluiceRun(`stream-${i}`, slot)
       await dropSlot(c, slot)
-      say(describeRun(`sluice #${i + 1}`, r))
-      if (r.exit !== '0') notes.push(`streaming run ${i + 1}: sluice exited ${r.exit} after SIGTERM`)
-      if (r.records !== backlog.events)
-        notes.push(`streaming run ${i + 1}: ${r.records} records in the output, expected ${backlog.events}`)
-      discard(r.dir)
+      say(describeRun(`sluice #${i + 1}`, r, SERVER))
+      noteSluiceRun(notes, 'streaming', i, r, backlog.events)
+      WORK.discard(r.dir)
       return r
     },
-  )
+  ])
 
   // One extra, unmeasured run under the V8 profiler.
-  let profile: Profiled | null = null
-  if (PROFILE) {
-    say('profiling one more Sluice run (node --cpu-prof; not in the figures)')
-    await copySlot(c, 'tmpl_stream', 'sluice_prof')
-    const profDir = join(WORK, 'cpuprof')
-    const r = await sluiceRun('stream-prof', 'sluice_prof', [
-      '--cpu-prof',
-      `--cpu-prof-dir=${profDir}`,
-      '--cpu-prof-interval=500',
-    ])
-    await dropSlot(c, 'sluice_prof')
-    say(describeRun('sluice (profiled)', r))
-    const files = existsSync(profDir) ? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : []
-    if (files[0]) {
-      profile = { ...selfTimes(join(profDir, files[0]), launcher.cwd), ms: r.ms }
-      say(`  profile: ${join(profDir, files[0])}`)
-    } else notes.push('the profiled run wrote no .cpuprofile')
-  }
+  const profile = PROFILE
+    ? await profileSluice(WORK.dir, launcher.cwd, notes, SERVER, async (flags) => {
+        await copySlot(c, 'tmpl_stream', 'sluice_prof')
+        const r = await sluiceRun('stream-prof', 'sluice_prof', flags)
+        await dropSlot(c, 'sluice_prof')
+        return r
+      })
+    : null
   await c.query(`SELECT pg_drop_replication_slot('tmpl_stream')`)
   return { backlog, recv, sluice, profile }
 }
@@ -489,13 +336,12 @@ async function bigScenario(
   say('\n== one large transaction ==')
   const { start, end } = await fillBig(c, true)
   const done = reached('1', start)
-  const { as: recv, bs: sluice } = await alternate(
-    RUNS,
+  const [recv, sluice] = await interleave(RUNS, [
     async (i) => {
       await copySlot(c, 'tmpl_big', `recv_big_${i}`)
       const r = await runRecvlogical(c, `recv_big_${i}`, 'big_pub', end, ROWS)
       await dropSlot(c, `recv_big_${i}`)
-      say(describeRun(`pg_recvlogical #${i + 1}`, r))
+      say(describeRun(`pg_recvlogical #${i + 1}`, r, SERVER))
       return r
     },
     async (i) => {
@@ -511,14 +357,12 @@ async function bigScenario(
         nodeFlags: SLUICE_FLAGS,
       })
       await dropSlot(c, `sluice_big_${i}`)
-      say(describeRun(`sluice #${i + 1}`, r))
-      if (r.exit !== '0') notes.push(`large-transaction run ${i + 1}: sluice exited ${r.exit} after SIGTERM`)
-      if (r.records !== ROWS)
-        notes.push(`large-transaction run ${i + 1}: ${r.records} records in the output, expected ${ROWS}`)
-      discard(r.dir)
+      say(describeRun(`sluice #${i + 1}`, r, SERVER))
+      noteSluiceRun(notes, 'large-transaction', i, r, ROWS)
+      WORK.discard(r.dir)
       return r
     },
-  )
+  ])
   await c.query(`SELECT pg_drop_replication_slot('tmpl_big')`)
   return { recv, sluice }
 }
@@ -533,23 +377,15 @@ async function snapshotScenario(
   say('\n== snapshot ==')
   if (!filled) await fillBig(c, false)
   await c.query('VACUUM ANALYZE bench_big')
-  const { as: psql, bs: sluice } = await alternate(
-    RUNS,
+  const [psql, sluice] = await interleave(RUNS, [
     async (i) => {
-      const log = join(WORK, `psql-${i}.log`)
+      const log = join(WORK.dir, `psql-${i}.log`)
       const m = spawnMeasured(
         join(PG_BIN, 'psql'),
         [
           '-X',
           '-q',
-          '-h',
-          '127.0.0.1',
-          '-p',
-          String(server!.port),
-          '-U',
-          'postgres',
-          '-d',
-          'postgres',
+          ...pgConn(),
           '-o',
           '/dev/null',
           '-c',
@@ -559,14 +395,8 @@ async function snapshotScenario(
       )
       const r = await m.exited
       if (r.code !== 0) throw new Error(`psql COPY failed:\n${tail(log)}`)
-      const run: Run = {
-        ms: r.ms,
-        rate: ROWS / (r.ms / 1000),
-        peak: m.watcher.last,
-        walsender: null,
-        exit: String(r.code),
-      }
-      say(describeRun(`psql COPY TO STDOUT #${i + 1}`, run))
+      const run = exitedRun(m, r, ROWS, null)
+      say(describeRun(`psql COPY TO STDOUT #${i + 1}`, run, SERVER))
       return run
     },
     async (i) => {
@@ -581,42 +411,25 @@ async function snapshotScenario(
         nodeFlags: SLUICE_FLAGS,
       })
       await dropSlot(c, `sluice_snap_${i}`)
-      r.walsender = null
-      say(describeRun(`sluice snapshot #${i + 1}`, r))
-      if (r.exit !== '0') notes.push(`snapshot run ${i + 1}: sluice exited ${r.exit} after SIGTERM`)
-      if (r.records !== ROWS)
-        notes.push(`snapshot run ${i + 1}: ${r.records} records in the output, expected ${ROWS}`)
-      discard(r.dir)
+      r.serverCpuS = null
+      say(describeRun(`sluice snapshot #${i + 1}`, r, SERVER))
+      noteSluiceRun(notes, 'snapshot', i, r, ROWS)
+      WORK.discard(r.dir)
       return r
     },
-  )
+  ])
   return { psql, sluice }
 }
 
 async function main(): Promise<void> {
   const info = machineInfo(REPO, PG_BIN)
-  const env = [
-    'BENCH_ROWS',
-    'BENCH_RUNS',
-    'BENCH_ONLY',
-    'BENCH_SLUICE',
-    'BENCH_SLUICE_FLAGS',
-    'BENCH_PROFILE',
-  ]
-    .filter((k) => process.env[k] !== undefined)
-    .map((k) => `${k}=${JSON.stringify(process.env[k])}`)
-  const command = [...env, 'npm run bench'].join(' ')
-  say(
-    `sluice bench: ${command} (${int(ROWS)} rows, ${RUNS} runs each)\n${info.date}, commit ${info.commit}${info.dirty ? ' (working tree has uncommitted changes)' : ''}, ${info.cpus} × ${info.model}, ${info.ramGiB} GiB, node ${info.node}`,
+  const command = benchCommand(
+    ['BENCH_ROWS', 'BENCH_RUNS', 'BENCH_ONLY', 'BENCH_SLUICE', 'BENCH_SLUICE_FLAGS', 'BENCH_PROFILE'],
+    'npm run bench',
   )
+  announce('sluice bench', command, info, ROWS, RUNS)
   const notes: string[] = []
-  const launcher = sluiceLauncher(REPO, WORK, (s) => {
-    say(s)
-    notes.push(s.split('\n')[0]!)
-  })
-  say(
-    `sluice: ${launcher.describe}${SLUICE_FLAGS.length ? ` with node flags ${SLUICE_FLAGS.join(' ')}` : ''}`,
-  )
+  const launcher = prepareLauncher(WORK.dir, SLUICE_FLAGS, notes)
 
   server = await startPostgres({ autovacuum: 'off', max_wal_size: '8GB', checkpoint_timeout: '1h' })
   const c = new pg.Client({ connectionString: server.url })
@@ -626,17 +439,18 @@ async function main(): Promise<void> {
   const snap = ONLY.has('snapshot') ? await snapshotScenario(c, launcher, notes, big !== null) : null
   await c.end()
 
+  const head = runHead(SERVER)
   const lines: string[] = []
-  lines.push(
-    `## ${info.date} — commit ${info.commit}${info.dirty ? ' + uncommitted changes in the working tree' : ''}`,
-  )
+  lines.push(sectionHead(info))
   lines.push('')
-  lines.push(`- Command: \`${command}\` (${int(ROWS)} rows, ${RUNS} runs of each consumer per scenario)`)
+  lines.push(commandLine(command, ROWS, RUNS))
+  lines.push(machineLine(info, info.postgres))
   lines.push(
-    `- Machine: ${info.cpus} × ${info.model} (nproc ${info.cpus}), ${info.ramGiB} GiB RAM; Node ${info.node}; ${info.postgres}`,
-  )
-  lines.push(
-    `- Sluice: ${launcher.describe}${SLUICE_FLAGS.length ? `, node flags \`${SLUICE_FLAGS.join(' ')}\`` : ''}; file sink \`format: avro\` (codec null, fsync per commit group), state in a file; time from spawn to the state file holding the final checkpoint (the runner commits every 1 s); peak RSS = VmHWM of the node process`,
+    sluiceLine(
+      launcher,
+      SLUICE_FLAGS,
+      'file sink `format: avro` (codec null, fsync per commit group), state in a file; time from spawn to the state file holding the final checkpoint (the runner commits every 1 s); peak RSS = VmHWM of the node process',
+    ),
   )
   lines.push(
     '- pg_recvlogical: `pg_recvlogical --start --no-loop -o proto_version=1 -o publication_names=... --endpos=<end LSN> -f /dev/null`; time from spawn to exit',
@@ -648,108 +462,52 @@ async function main(): Promise<void> {
     const { backlog } = st
     const r = summarise(st.recv)
     const s = summarise(st.sluice)
-    const pair = st.sluice.map((x, i) => x.rate / st.recv[i]!.rate)
-    const written = median(st.sluice.map((x) => x.writtenMs ?? NaN))
-    lines.push('')
-    lines.push(`### Streaming a backlog of ${int(backlog.events)} changes`)
-    lines.push('')
+    const written = allWritten(st.sluice, backlog.events)
     lines.push(
-      `${int(backlog.inserts)} inserts + ${int(backlog.updates)} updates + ${int(backlog.deletes)} deletes in ${int(backlog.transactions)} transactions of ${TX_ROWS} rows (~100-byte text column), ${fix(backlog.walBytes / 2 ** 20, 0)} MiB of WAL.`,
+      ...subsection(
+        `Streaming a backlog of ${int(backlog.events)} changes`,
+        `${changeCounts(backlog)} in ${int(backlog.transactions)} transactions of ${TX_ROWS} rows (~100-byte text column), ${fix(backlog.walBytes / 2 ** 20, 0)} MiB of WAL.`,
+        table(head, [
+          runRow('pg_recvlogical', 'changes', st.recv, backlog.events),
+          runRow('Sluice → file (Avro)', 'changes', st.sluice, backlog.events),
+        ]),
+        `**Sluice / pg_recvlogical = ${fix(s.rate / r.rate)}** (ratio of medians; ${pairRatios(st.sluice, st.recv)}). ` +
+          `${written.text}; the rest is waiting for the 1 s state commit.`,
+      ),
     )
-    lines.push('')
-    lines.push(
-      table(HEAD, [
-        row('pg_recvlogical', 'changes', st.recv, backlog.events),
-        row('Sluice → file (Avro)', 'changes', st.sluice, backlog.events),
-      ]),
-    )
-    lines.push('')
-    lines.push(
-      `**Sluice / pg_recvlogical = ${fix(s.rate / r.rate)}** (ratio of medians; per-pair ratios: median ${fix(median(pair))}, range ${fix(Math.min(...pair))}–${fix(Math.max(...pair))}). ` +
-        `Every record was in complete Avro blocks at a median ${fix(written / 1000)} s (${int(backlog.events / (written / 1000))} changes/s); the rest is waiting for the 1 s state commit.`,
-    )
-    if (st.profile) {
-      const p = st.profile
-      lines.push('')
-      lines.push(
-        '#### CPU profile of one more Sluice streaming run (`node --cpu-prof`, not in the figures above)',
-      )
-      lines.push('')
-      lines.push(
-        `${fix(p.totalMs / 1000)} s on-CPU in the main thread, ${fix(p.idleMs / 1000)} s idle, of a ${fix(p.ms / 1000)} s run. Top self time (functions without a location are V8-generated code, e.g. avsc's compiled record writers):`,
-      )
-      lines.push('')
-      lines.push(
-        table(
-          ['self %', 'self ms', 'function', 'where'],
-          p.top.slice(0, 20).map((x) => [fix(x.pct, 1), int(x.ms), `\`${x.fn}\``, x.where]),
-        ),
-      )
-      lines.push('')
-      lines.push(
-        'By file: ' +
-          selfTimesByFile(p.top)
-            .slice(0, 12)
-            .map((f) => `${f.file} ${fix(f.pct, 1)} %`)
-            .join(', '),
-      )
-    }
+    if (st.profile) lines.push(...profileSection(st.profile))
   }
   if (big) {
     const r = summarise(big.recv)
     const s = summarise(big.sluice)
-    lines.push('')
-    lines.push(`### One transaction of ${int(ROWS)} rows (a single INSERT ... SELECT)`)
-    lines.push('')
     lines.push(
-      table(HEAD, [
-        row('pg_recvlogical', 'changes', big.recv, ROWS),
-        row('Sluice → file (Avro)', 'changes', big.sluice, ROWS),
-      ]),
-    )
-    lines.push('')
-    lines.push(
-      `Sluice peak RSS: median ${mib(s.peakKb)}, max ${mib(s.peakMaxKb)} (target ≤ 200 MB: ${s.peakMaxKb * 1024 <= 200e6 ? 'met' : '**not met**'}). Sluice / pg_recvlogical = ${fix(s.rate / r.rate)}. ` +
-        `Sluice's VmRSS at 25/50/75/100 % of each run: ${big.sluice.map((x) => (x.rssCurve ?? []).map((k) => fix(k / 1024, 0)).join('/')).join('; ')} MiB. ` +
-        'With proto_version 1 the server decodes the whole transaction (spilling to disk) before sending its first change, for both consumers.',
+      ...subsection(
+        `One transaction of ${int(ROWS)} rows (a single INSERT ... SELECT)`,
+        table(head, [
+          runRow('pg_recvlogical', 'changes', big.recv, ROWS),
+          runRow('Sluice → file (Avro)', 'changes', big.sluice, ROWS),
+        ]),
+        `Sluice peak RSS: median ${mib(s.peakKb)}, max ${mib(s.peakMaxKb)} (target ≤ 200 MB: ${s.peakMaxKb * 1024 <= 200e6 ? 'met' : '**not met**'}). Sluice / pg_recvlogical = ${fix(s.rate / r.rate)}. ` +
+          `Sluice's VmRSS at 25/50/75/100 % of each run: ${big.sluice.map((x) => (x.rssCurve ?? []).map((k) => fix(k / 1024, 0)).join('/')).join('; ')} MiB. ` +
+          'With proto_version 1 the server decodes the whole transaction (spilling to disk) before sending its first change, for both consumers.',
+      ),
     )
   }
   if (snap) {
     const p = summarise(snap.psql)
     const s = summarise(snap.sluice)
-    lines.push('')
-    lines.push(`### Snapshot of ${int(ROWS)} rows`)
-    lines.push('')
     lines.push(
-      table(HEAD, [
-        row('psql COPY (SELECT ...) TO STDOUT', 'rows', snap.psql, ROWS),
-        row('Sluice snapshot: initial → file', 'rows', snap.sluice, ROWS),
-      ]),
-    )
-    lines.push('')
-    lines.push(
-      `Sluice / psql COPY = ${fix(s.rate / p.rate)}. Sluice's time includes start-up, preflight and creating the slot with an exported snapshot; completion is the state file holding the snapshot's final checkpoint.`,
+      ...subsection(
+        `Snapshot of ${int(ROWS)} rows`,
+        table(head, [
+          runRow('psql COPY (SELECT ...) TO STDOUT', 'rows', snap.psql, ROWS),
+          runRow('Sluice snapshot: initial → file', 'rows', snap.sluice, ROWS),
+        ]),
+        `Sluice / psql COPY = ${fix(s.rate / p.rate)}. Sluice's time includes start-up, preflight and creating the slot with an exported snapshot; completion is the state file holding the snapshot's final checkpoint.`,
+      ),
     )
   }
-  if (notes.length > 0) {
-    lines.push('')
-    lines.push('Notes:')
-    for (const n of notes) lines.push(`- ${n}`)
-  }
-  lines.push('')
-  const section = lines.join('\n')
-  say('\n' + section)
-  if (process.env.BENCH_RESULTS !== '0') {
-    appendFileSync(join(REPO, 'bench/RESULTS.md'), '\n' + section)
-    say('appended to bench/RESULTS.md')
-  }
+  finishSection(lines, notes, REPO)
 }
 
-main()
-  .catch((err: unknown) => {
-    process.stderr.write(`\nbenchmark failed: ${err instanceof Error ? err.message : String(err)}\n`)
-    if (!(err instanceof SluiceFailed) && err instanceof Error && err.stack)
-      process.stderr.write(`${err.stack}\n`)
-    process.exitCode = 1
-  })
-  .finally(() => cleanup())
+runMain(main, WORK.cleanup)

@@ -1,5 +1,5 @@
 import type mysql from 'mysql2/promise'
-import type { BacklogShape } from './workload.js'
+import { backlogSteps, runSteps, type BacklogShape } from './workload.js'
 
 /** The database every MariaDB benchmark table lives in. */
 export const MARIA_DB = 'benchdb'
@@ -87,39 +87,24 @@ export async function writeMariaBacklog(
   progress: (s: string) => void,
 ): Promise<MariaBacklog> {
   const t0 = Date.now()
-  const steps: ((a: number, b: number) => string)[] = []
-  const ranges: [number, number][] = []
-  const chunks = (n: number, base: number, sql: (a: number, b: number) => string): void => {
-    for (let a = 0; a < n; a += shape.txRows) {
-      steps.push(sql)
-      ranges.push([base + a, base + Math.min(n, a + shape.txRows) - 1])
-    }
-  }
   const t = `${MARIA_DB}.${name}`
-  chunks(shape.inserts, 1, (a, b) => mariaInsertSql(name, a, b))
-  chunks(
-    shape.updates,
-    1,
-    (a, b) =>
+  const sql = {
+    insert: (a: number, b: number): string => mariaInsertSql(name, a, b),
+    update: (a: number, b: number): string =>
       `UPDATE ${t} SET amount = amount + 1, note = RPAD(MD5(id * 7), 100, 'x') WHERE id BETWEEN ${a} AND ${b}`,
-  )
-  chunks(
-    shape.deletes,
-    shape.inserts - shape.deletes + 1,
-    (a, b) => `DELETE FROM ${t} WHERE id BETWEEN ${a} AND ${b}`,
-  )
+    delete: (a: number, b: number): string => `DELETE FROM ${t} WHERE id BETWEEN ${a} AND ${b}`,
+  }
+  const steps = backlogSteps(shape)
   const start = await masterStatus(c)
   let lastTxStart = start
-  let lastLog = Date.now()
-  for (let i = 0; i < steps.length; i++) {
-    if (i === steps.length - 1) lastTxStart = await masterStatus(c)
-    const [a, b] = ranges[i]!
-    await c.query(steps[i]!(a, b))
-    if (Date.now() - lastLog > 10_000) {
-      lastLog = Date.now()
-      progress(`  backlog: ${i + 1}/${steps.length} transactions`)
-    }
-  }
+  await runSteps(
+    steps,
+    async (s, last) => {
+      if (last) lastTxStart = await masterStatus(c)
+      await c.query(sql[s.kind](s.from, s.to))
+    },
+    progress,
+  )
   const end = await masterStatus(c)
   const files = await binlogFilesBetween(c, start.file, end.file)
   // Whole files in between, minus what precedes the start in the first file, plus the last file up to the end.

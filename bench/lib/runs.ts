@@ -1,4 +1,8 @@
-import type { ProcSample } from './proc.js'
+import { existsSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { selfTimes, type SelfTime } from './cpuprofile.js'
+import { say } from './harness.js'
+import type { Measured, ProcSample } from './proc.js'
 import { fix, int, median, mib } from './stats.js'
 
 /** One consumer run, as the benchmarks record it. */
@@ -97,3 +101,77 @@ export const describeRun = (label: string, r: Run, server = 'server'): string =>
   (r.records !== undefined ? `, ${int(r.records)} records` : '') +
   (r.exit !== '0' ? `, exit ${r.exit}` : '') +
   (r.rssCurve ? `, RSS at 25/50/75/100 %: ${r.rssCurve.map((k) => fix(k / 1024, 0)).join('/')} MiB` : '')
+
+/** The Run of a baseline process that exited by itself after delivering `events`. */
+export const exitedRun = (
+  m: Measured,
+  r: { code: number | null; ms: number },
+  events: number,
+  serverCpuS: number | null,
+): Run => ({ ms: r.ms, rate: events / (r.ms / 1000), peak: m.watcher.last, serverCpuS, exit: String(r.code) })
+
+/** `per-pair ratios: median …, range …–…` of a's rate over b's, run by run. */
+export function pairRatios(a: readonly Run[], b: readonly Run[]): string {
+  const pair = a.map((x, i) => x.rate / b[i]!.rate)
+  return `per-pair ratios: median ${fix(median(pair))}, range ${fix(Math.min(...pair))}–${fix(Math.max(...pair))}`
+}
+
+/** `Every record was in complete Avro blocks at a median … s (… changes/s)`, and that median (ms). */
+export function allWritten(rs: readonly Run[], events: number): { ms: number; text: string } {
+  const ms = median(rs.map((x) => x.writtenMs ?? NaN))
+  return {
+    ms,
+    text: `Every record was in complete Avro blocks at a median ${fix(ms / 1000)} s (${int(events / (ms / 1000))} changes/s)`,
+  }
+}
+
+/**
+ * Notes run `i` of `scenario` when Sluice did not exit with 0 (`sluice exited <exit><how>`)
+ * or the output holds other than `expected` records.
+ */
+export function noteSluiceRun(
+  notes: string[],
+  scenario: string,
+  i: number,
+  r: Run,
+  expected: number,
+  how = ' after SIGTERM',
+): void {
+  if (r.exit !== '0') notes.push(`${scenario} run ${i + 1}: sluice exited ${r.exit}${how}`)
+  if (r.records !== expected)
+    notes.push(`${scenario} run ${i + 1}: ${r.records} records in the output, expected ${expected}`)
+}
+
+/** Self-time summary of one profiled Sluice run of `ms`. */
+export interface Profiled {
+  top: SelfTime[]
+  totalMs: number
+  idleMs: number
+  ms: number
+}
+
+/**
+ * One extra Sluice run under `node --cpu-prof` (not in the figures): `run` performs it with
+ * the given node flags. Returns the profile's self times (sources relative to `cwd`), or
+ * null with a note when no profile was written.
+ */
+export async function profileSluice(
+  work: string,
+  cwd: string,
+  notes: string[],
+  server: string,
+  run: (nodeFlags: string[]) => Promise<Run>,
+): Promise<Profiled | null> {
+  say('profiling one more Sluice run (node --cpu-prof; not in the figures)')
+  const profDir = join(work, 'cpuprof')
+  const r = await run(['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval=500'])
+  say(describeRun('sluice (profiled)', r, server))
+  const files = existsSync(profDir) ? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : []
+  if (!files[0]) {
+    notes.push('the profiled run wrote no .cpuprofile')
+    return null
+  }
+  const profile = { ...selfTimes(join(profDir, files[0]), cwd), ms: r.ms }
+  say(`  profile: ${join(profDir, files[0])}`)
+  return profile
+}

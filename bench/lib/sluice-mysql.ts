@@ -1,19 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { PIPELINE } from './sluice.js'
+import { stateFile, writeSluiceYaml, type PipelineBase } from './sluice.js'
 
 /** Options of one Sluice pipeline reading MySQL/MariaDB into a file sink writing Avro. */
-export interface MysqlPipelineOptions {
+export interface MysqlPipelineOptions extends PipelineBase {
   /** `mysql://user:password@host:port/db`. */
   url: string
   /** `database.table` names. */
   tables: readonly string[]
   /** Replica server_id of the binlog connection (must differ from the server's own). */
   serverId: number
-  snapshot: 'never' | 'initial' | 'initial_only'
-  dir: string
-  /** Pipeline `max_in_flight_events`; Sluice's default when absent. */
-  maxInFlightEvents?: number
 }
 
 /**
@@ -21,29 +17,14 @@ export interface MysqlPipelineOptions {
  * writePipelineYaml() in sluice.ts (pipeline `bench`, output in `<dir>/out`, state in
  * `<dir>/state`), so statePosition() and OcfCounter work unchanged. Returns its path.
  */
-export function writeMysqlPipelineYaml(o: MysqlPipelineOptions): string {
-  const yaml = `pipelines:
-  - name: ${PIPELINE}
-    source:
-      type: mysql
-      url: ${o.url}
-      tables: [${o.tables.join(', ')}]
-      server_id: ${o.serverId}
-      snapshot: ${o.snapshot}
-    sinks:
-      - type: file
-        path: ${join(o.dir, 'out')}
-        format: avro
-${o.maxInFlightEvents ? `    max_in_flight_events: ${o.maxInFlightEvents}\n` : ''}state:
-  type: file
-  path: ${join(o.dir, 'state')}
-log:
-  level: info
-`
-  const file = join(o.dir, 'sluice.yaml')
-  writeFileSync(file, yaml)
-  return file
-}
+export const writeMysqlPipelineYaml = (o: MysqlPipelineOptions): string =>
+  writeSluiceYaml(o, [
+    ['type', 'mysql'],
+    ['url', o.url],
+    ['tables', `[${o.tables.join(', ')}]`],
+    ['server_id', o.serverId],
+    ['snapshot', o.snapshot],
+  ])
 
 /**
  * Pre-seeds the pipeline's state file (`<dir>/state/bench.json`) with `position`, so the
@@ -51,5 +32,5 @@ log:
  */
 export function seedState(dir: string, position: string): void {
   mkdirSync(join(dir, 'state'), { recursive: true })
-  writeFileSync(join(dir, 'state', `${PIPELINE}.json`), JSON.stringify({ position }, null, 2) + '\n')
+  writeFileSync(stateFile(dir), JSON.stringify({ position }, null, 2) + '\n')
 }
