@@ -1,11 +1,15 @@
 /**
- * Helpers for the MySQL/MariaDB integration tests: pipeline YAML, a seeded PRNG, a mixed
- * concurrent write load, and replaying change events into a table image.
+ * Helpers for the MySQL/MariaDB integration tests: pipeline YAML, MySQL positions, a mixed
+ * concurrent write load, and reading JSON Lines output. The source-neutral pieces (seeded
+ * PRNG, committed position, replaying change events) live in crash.ts and are re-exported.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
+import { prng, sleep } from './crash.js'
 import type { Envelope } from './pipeline.js'
+
+export { applyEvent, diffRows, loadRowOf, prng, readStatePosition, sleep, type LoadRow } from './crash.js'
 
 /** YAML for one MySQL pipeline writing Avro files to `<dir>/out`, state in `<dir>/state`. */
 export function mysqlPipelineYaml(opts: {
@@ -42,18 +46,6 @@ log:
 `
 }
 
-/** The committed position in `<dir>/state/<pipeline>.json`, or null when there is none yet. */
-export function readStatePosition(stateDir: string, pipeline: string): string | null {
-  try {
-    const s = JSON.parse(readFileSync(join(stateDir, `${pipeline}.json`), 'utf8')) as {
-      position: string | null
-    }
-    return s.position
-  } catch {
-    return null
-  }
-}
-
 /** The sort key of a MySQL position: everything before the first `;`. */
 export const sortKey = (pos: string): string => pos.split(';')[0]!
 
@@ -76,28 +68,6 @@ export const snapshotFinished = (pos: string | null): boolean => {
   const k = keyParts(pos)
   return k.phase === '1' || k.index === 999_999_999_999
 }
-
-/** mulberry32: a small seeded PRNG, so a failing schedule can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-/** A row of the load tables: `(id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(64) NOT NULL)`. */
-export type LoadRow = { id: number; v: number; note: string }
-export const loadRowOf = (r: Record<string, unknown>): LoadRow => ({
-  id: Number(r.id),
-  v: Number(r.v),
-  note: String(r.note),
-})
 
 /** Statistics of a write load. */
 export interface LoadStats {
@@ -220,40 +190,6 @@ export function startMysqlLoad(opts: {
       return stats
     },
   }
-}
-
-/**
- * Applies one change event to a table image keyed by id: r/c/u set the after image, d
- * removes the before image's id, t clears. Returns an error message for an unknown op.
- */
-export function applyEvent<R>(
-  table: Map<number, R>,
-  e: Envelope,
-  rowOf: (r: Record<string, unknown>) => R,
-): string | null {
-  if (e.op === 'r' || e.op === 'c' || e.op === 'u') table.set(Number(e.after!.id), rowOf(e.after!))
-  else if (e.op === 'd') table.delete(Number(e.before?.id ?? NaN))
-  else if (e.op === 't') table.clear()
-  else return `unknown op ${e.op} at ${e.source.position}`
-  return null
-}
-
-/** Differences between a replayed image and the source rows (at most `limit`), as text. */
-export function diffRows(
-  replayed: Map<number, LoadRow>,
-  rows: readonly LoadRow[],
-  limit = 20,
-): { count: number; sample: string[] } {
-  const out: string[] = []
-  const byId = new Map(rows.map((r) => [r.id, r]))
-  for (const r of rows) {
-    const got = replayed.get(r.id)
-    if (!got) out.push(`missing ${JSON.stringify(r)}`)
-    else if (got.v !== r.v || got.note !== r.note)
-      out.push(`id ${r.id}: replayed ${JSON.stringify(got)}, source ${JSON.stringify(r)}`)
-  }
-  for (const [id, r] of replayed) if (!byId.has(id)) out.push(`extra ${JSON.stringify(r)}`)
-  return { count: out.length, sample: out.slice(0, limit) }
 }
 
 /**
