@@ -26,7 +26,7 @@ import { wideLong } from '../../avro/codec.js'
 import { EncodeError } from '../../pipeline/errors.js'
 import type { AvroSchema, ColumnSchema } from '../../pipeline/schema.js'
 import type { AvroOptions } from '../../pipeline/source.js'
-import { daysFromCivil, twosComplement } from '../postgres/types.js'
+import { civilFromDays, daysFromCivil, twosComplement } from '../../avro/values.js'
 import { ABSENT, type BinlogValue } from './binlog/values.js'
 import type { MysqlColumnInfo } from './catalog.js'
 
@@ -142,21 +142,6 @@ const pad2 = (n: number): string => (n < 10 ? '0' + n : String(n))
 function fraction(micros: number, fsp: number): string {
   if (fsp <= 0) return ''
   return '.' + String(micros).padStart(6, '0').slice(0, fsp)
-}
-
-/** [year, month, day] of days since 1970-01-01 (proleptic Gregorian, as MySQL uses). */
-function civil(days: number): [number, number, number] {
-  const z = days + 719468
-  const era = Math.floor(z / 146097)
-  const doe = z - era * 146097
-  const yoe = Math.floor(
-    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
-  )
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
-  const mp = Math.floor((5 * doy + 2) / 153)
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1
-  const m = mp < 10 ? mp + 3 : mp - 9
-  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d]
 }
 
 const DAYS_IN_MONTH = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
@@ -515,7 +500,7 @@ function datetimeMapping(ctx: Ctx, fsp: number): Mapping {
 function timestampMapping(ctx: Ctx, fsp: number): Mapping {
   const fromParts = (days: number, micros: number): string | number | bigint => {
     if (!ctx.debezium) return epochMicros(days, micros)
-    const [y, m, d] = civil(days)
+    const [y, m, d] = civilFromDays(days)
     const secs = Math.floor(micros / MICROS_PER_SECOND)
     return (
       String(y).padStart(4, '0') +

@@ -18,6 +18,7 @@
  * Confluent's AvroConverter (default settings), `logical` uses standard Avro logical types.
  * README.md ("Type mapping (Postgres)") has the full table and the treatment of special values.
  */
+import { civilFromDays, daysFromCivil, twosComplement } from '../../avro/values.js'
 import { wideLong } from '../../avro/codec.js'
 import { EncodeError } from '../../pipeline/errors.js'
 import type { AvroSchema, ColumnSchema } from '../../pipeline/schema.js'
@@ -148,34 +149,6 @@ function isBC(s: string): boolean {
 }
 
 /**
- * Days since 1970-01-01 of a proleptic Gregorian date (Postgres uses the proleptic Gregorian
- * calendar for all dates). `y` is astronomical: 1 BC is year 0, 44 BC is -43.
- */
-export function daysFromCivil(y: number, m: number, d: number): number {
-  y -= m <= 2 ? 1 : 0
-  const era = Math.floor(y / 400)
-  const yoe = y - era * 400
-  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-}
-
-/** The inverse of daysFromCivil: [astronomical year, month, day]. */
-function civilFromDays(z: number): [number, number, number] {
-  z += 719468
-  const era = Math.floor(z / 146097)
-  const doe = z - era * 146097
-  const yoe = Math.floor(
-    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
-  )
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
-  const mp = Math.floor((5 * doy + 2) / 153)
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1
-  const m = mp < 10 ? mp + 3 : mp - 9
-  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d]
-}
-
-/**
  * Parses the date part `YYYY-MM-DD` (the year may have more than 4 digits) at `at`, honouring
  * a trailing ` BC`. Returns days since the epoch; sets `at` to -1 on malformed text.
  */
@@ -291,41 +264,6 @@ function fraction(micros: number, width: number): string {
   while (t.charCodeAt(end - 1) === CH_0) end--
   t = t.slice(0, end)
   return '.' + t
-}
-
-// ---------------------------------------------------------------------------------------------
-// Two's-complement big-endian bytes, as java.math.BigInteger.toByteArray(): the minimal length
-// that holds the sign (0 is one 0x00 byte). Avro's decimal and Kafka Connect's Decimal both
-// carry the unscaled integer this way.
-
-const INT_LIMITS = [2 ** 7, 2 ** 15, 2 ** 23, 2 ** 31, 2 ** 39, 2 ** 47]
-
-/** Minimal big-endian two's-complement bytes of an integer. */
-export function twosComplement(n: number | bigint): Buffer {
-  if (typeof n === 'number') {
-    for (let len = 1; len <= 6; len++) {
-      const lim = INT_LIMITS[len - 1]!
-      if (n >= -lim && n < lim) {
-        const b = Buffer.allocUnsafe(len)
-        b.writeIntBE(n, 0, len)
-        return b
-      }
-    }
-    n = BigInt(n)
-  }
-  let len = 1
-  let lim = 128n
-  while (n < -lim || n >= lim) {
-    len++
-    lim <<= 8n
-  }
-  const b = Buffer.allocUnsafe(len)
-  let v = BigInt.asUintN(len * 8, n)
-  for (let i = len - 1; i >= 0; i--) {
-    b[i] = Number(v & 0xffn)
-    v >>= 8n
-  }
-  return b
 }
 
 /** Unscaled integer of a digit string with an optional sign (number up to 15 digits). */
