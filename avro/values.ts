@@ -63,3 +63,39 @@ export function twosComplement(n: number | bigint): Buffer {
   }
   return b
 }
+
+/** `digits` (ASCII 0-9 only) as a signed integer: a number up to 15 digits, else a bigint. */
+export function unscaled(neg: boolean, digits: string): number | bigint {
+  if (digits.length <= 15) {
+    const n = Number(digits)
+    return neg ? -n : n
+  }
+  const b = BigInt(digits)
+  return neg ? -b : b
+}
+
+/**
+ * A decimal in text (`-12.5`) as its unscaled integer at `scale` (`-1250` at scale 2), the
+ * form Avro's decimal and Kafka Connect's Decimal carry. Fraction digits beyond `scale` are
+ * accepted only when they are zeros (dropping others would change the value): null then, and
+ * also when the text is not a plain decimal.
+ */
+export function unscaledDecimal(t: string, scale: number): number | bigint | null {
+  const neg = t.charCodeAt(0) === 0x2d // '-'
+  const start = neg ? 1 : 0
+  const dot = t.indexOf('.', start)
+  let digits: string
+  if (dot < 0) {
+    digits = scale === 0 ? t.slice(start) : t.slice(start) + '0'.repeat(scale)
+  } else {
+    const fracLen = t.length - dot - 1
+    if (fracLen <= scale) {
+      digits = t.slice(start, dot) + t.slice(dot + 1) + '0'.repeat(scale - fracLen)
+    } else {
+      for (let i = dot + 1 + scale; i < t.length; i++) if (t.charCodeAt(i) !== 0x30) return null
+      digits = t.slice(start, dot) + t.slice(dot + 1, dot + 1 + scale)
+    }
+  }
+  if (digits.length === 0 || !/^[0-9]+$/.test(digits)) return null
+  return unscaled(neg, digits)
+}

@@ -26,7 +26,7 @@ import { wideLong } from '../../avro/codec.js'
 import { EncodeError } from '../../pipeline/errors.js'
 import type { AvroSchema, ColumnSchema } from '../../pipeline/schema.js'
 import type { AvroOptions } from '../../pipeline/source.js'
-import { civilFromDays, daysFromCivil, twosComplement } from '../../avro/values.js'
+import { civilFromDays, daysFromCivil, twosComplement, unscaledDecimal } from '../../avro/values.js'
 import { ABSENT, type BinlogValue } from './binlog/values.js'
 import type { MysqlColumnInfo } from './catalog.js'
 
@@ -266,24 +266,9 @@ function bigintMapping(ctx: Ctx, unsigned: boolean): Mapping {
  * Decimal and Avro decimal alike).
  */
 function decimalBytes(ctx: Ctx, t: string, scale: number, source: 'snapshot' | 'binlog'): Buffer {
-  const neg = t.charCodeAt(0) === CH_MINUS
-  const start = neg ? 1 : 0
-  const dot = t.indexOf('.', start)
-  let ds: string
-  if (dot < 0) {
-    ds = scale === 0 ? t.slice(start) : t.slice(start) + '0'.repeat(scale)
-  } else {
-    const fracLen = t.length - dot - 1
-    if (fracLen > scale) throw invalid(ctx, `DECIMAL with more than ${scale} decimals`, source)
-    ds = t.slice(start, dot) + t.slice(dot + 1) + '0'.repeat(scale - fracLen)
-  }
-  if (ds.length === 0 || !/^[0-9]+$/.test(ds)) throw invalid(ctx, 'DECIMAL', source)
-  if (ds.length <= 15) {
-    const n = Number(ds)
-    return twosComplement(neg ? -n : n)
-  }
-  const b = BigInt(ds)
-  return twosComplement(neg ? -b : b)
+  const u = unscaledDecimal(t, scale)
+  if (u === null) throw invalid(ctx, `DECIMAL with more than ${scale} decimals, or not a decimal`, source)
+  return twosComplement(u)
 }
 
 function decimalMapping(ctx: Ctx, precision: number, scale: number): Mapping {

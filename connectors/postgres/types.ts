@@ -18,7 +18,7 @@
  * Confluent's AvroConverter (default settings), `logical` uses standard Avro logical types.
  * README.md ("Type mapping (Postgres)") has the full table and the treatment of special values.
  */
-import { civilFromDays, daysFromCivil, twosComplement } from '../../avro/values.js'
+import { civilFromDays, daysFromCivil, twosComplement, unscaled, unscaledDecimal } from '../../avro/values.js'
 import { wideLong } from '../../avro/codec.js'
 import { EncodeError } from '../../pipeline/errors.js'
 import type { AvroSchema, ColumnSchema } from '../../pipeline/schema.js'
@@ -267,14 +267,6 @@ function fraction(micros: number, width: number): string {
 }
 
 /** Unscaled integer of a digit string with an optional sign (number up to 15 digits). */
-function unscaled(neg: boolean, digits: string): number | bigint {
-  if (digits.length <= 15) {
-    const n = Number(digits)
-    return neg ? -n : n
-  }
-  const b = BigInt(digits)
-  return neg ? -b : b
-}
 
 // ---------------------------------------------------------------------------------------------
 // Schema helpers.
@@ -352,27 +344,10 @@ const SPECIAL_FIX =
 function decimalConverter(ctx: Ctx, scale: number): Convert {
   return (t) => {
     if (isSpecialNumeric(t)) throw outOfRange(ctx, 'numeric NaN or Infinity', SPECIAL_FIX)
-    const neg = t.charCodeAt(0) === CH_MINUS
-    const start = neg ? 1 : 0
-    const dot = t.indexOf('.', start)
-    let digits: string
-    if (dot < 0) {
-      digits = scale === 0 ? t.slice(start) : t.slice(start) + '0'.repeat(scale)
-    } else {
-      const fracLen = t.length - dot - 1
-      if (fracLen <= scale) {
-        digits = t.slice(start, dot) + t.slice(dot + 1) + (fracLen < scale ? '0'.repeat(scale - fracLen) : '')
-      } else {
-        // More fraction digits than the column scale (only via a domain/typmod mismatch):
-        // dropping them is allowed only when they are zeros, else the value would change.
-        for (let i = dot + 1 + scale; i < t.length; i++) {
-          if (t.charCodeAt(i) !== CH_0)
-            throw outOfRange(ctx, `numeric with more than ${scale} decimals`, 'fix the column type')
-        }
-        digits = t.slice(start, dot) + t.slice(dot + 1, dot + 1 + scale)
-      }
-    }
-    return twosComplement(unscaled(neg, digits))
+    const u = unscaledDecimal(t, scale)
+    // More non-zero fraction digits than the column scale (only via a domain/typmod mismatch).
+    if (u === null) throw outOfRange(ctx, `numeric with more than ${scale} decimals`, 'fix the column type')
+    return twosComplement(u)
   }
 }
 
