@@ -68,4 +68,47 @@ export interface ChangeBatch {
   readonly checkpoint: string
   /** Approximate size in memory of the batch's row data, for the in-flight byte cap. */
   readonly bytes: number
+  /**
+   * Transactions whose commit falls in this batch, in commit order (streaming only; absent
+   * when none). A transaction's events may have been spread over this and earlier batches;
+   * sinks that publish transaction boundaries (Kafka's `<prefix>.transaction` topic) emit
+   * its END from this.
+   */
+  readonly transactions?: readonly TransactionSummary[]
+}
+
+/** A committed transaction with at least one captured event: Debezium's END record. */
+export interface TransactionSummary {
+  /** Same as the events' `transaction.id`. */
+  readonly id: string
+  /** Events of the transaction (all tables). */
+  readonly event_count: number
+  /** Events per table, in first-seen order; `data_collection` is `schema.table` (Postgres) or `db.table` (MySQL). */
+  readonly data_collections: readonly { readonly data_collection: string; readonly event_count: number }[]
+  /** Commit time at the source (milliseconds since the epoch). */
+  readonly ts_ms: number
+}
+
+/**
+ * A transaction's END summary from its per-table event counts (keyed by schema version;
+ * versions of one table are summed under its name).
+ */
+export function summarizeTransaction(
+  id: string,
+  tsMs: number,
+  eventCount: number,
+  perTable: ReadonlyMap<TableSchema, number>,
+  collection: (t: TableSchema) => string,
+): TransactionSummary {
+  const counts = new Map<string, number>()
+  for (const [t, n] of perTable) {
+    const name = collection(t)
+    counts.set(name, (counts.get(name) ?? 0) + n)
+  }
+  return {
+    id,
+    event_count: eventCount,
+    data_collections: [...counts].map(([data_collection, event_count]) => ({ data_collection, event_count })),
+    ts_ms: tsMs,
+  }
 }

@@ -1,4 +1,4 @@
-import type { ChangeBatch, ChangeEvent } from './event.js'
+import type { ChangeBatch, ChangeEvent, TransactionSummary } from './event.js'
 
 /** Settings of a StreamBuffer. */
 export interface StreamBufferOptions<T> {
@@ -33,6 +33,7 @@ export class StreamBuffer<T> {
   private cur: ChangeEvent[] = []
   private curBytes = 0
   private curCheckpoint: string | null = null
+  private curTransactions: TransactionSummary[] = []
   private flushScheduled = false
   private blocked = false
   private readonly backlog: T[] = []
@@ -77,9 +78,13 @@ export class StreamBuffer<T> {
     if (this.cur.length >= this.opts.batchEvents || this.curBytes >= this.opts.batchBytes) this.flush()
   }
 
-  /** Marks `position` (the end of a transaction) as the checkpoint of the current batch. */
-  checkpoint(position: string): void {
+  /**
+   * Marks `position` (the end of a transaction) as the checkpoint of the current batch;
+   * `tx`, when given, is the committed transaction's summary carried by the batch.
+   */
+  checkpoint(position: string, tx?: TransactionSummary): void {
     this.curCheckpoint = position
+    if (tx && tx.event_count > 0) this.curTransactions.push(tx)
   }
 
   /** Runs async work with the buffer blocked; messages arriving meanwhile wait in order. */
@@ -156,7 +161,12 @@ export class StreamBuffer<T> {
   private flush(): void {
     if (this.cur.length === 0 && this.curCheckpoint === null) return
     const checkpoint = this.curCheckpoint ?? this.cur[this.cur.length - 1]!.position
-    this.out.push({ events: this.cur, checkpoint, bytes: this.curBytes })
+    const batch: ChangeBatch =
+      this.curTransactions.length > 0
+        ? { events: this.cur, checkpoint, bytes: this.curBytes, transactions: this.curTransactions }
+        : { events: this.cur, checkpoint, bytes: this.curBytes }
+    this.out.push(batch)
+    if (this.curTransactions.length > 0) this.curTransactions = []
     this.cur = []
     this.curBytes = 0
     this.curCheckpoint = null

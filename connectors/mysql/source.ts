@@ -3,6 +3,7 @@ import mysql from 'mysql2/promise'
 import type { Logger } from 'pino'
 import { PreconditionError, SourceError } from '../../pipeline/errors.js'
 import type { ChangeBatch, ChangeEvent, Op, Row, SnapshotMarker } from '../../pipeline/event.js'
+import { summarizeTransaction } from '../../pipeline/event.js'
 import type { TableSchema } from '../../pipeline/schema.js'
 import type { Source, SourceContext } from '../../pipeline/source.js'
 import { StreamBuffer } from '../../pipeline/stream-buffer.js'
@@ -510,7 +511,12 @@ class BinlogReader {
       gtid: tx.gtid,
     })
     if (this.from !== null && comparePositions(checkpoint, this.from) <= 0) return
-    this.buf.checkpoint(checkpoint)
+    this.buf.checkpoint(
+      checkpoint,
+      tx.index > 0
+        ? summarizeTransaction(tx.id, tx.tsMs, tx.index, tx.perTable, (t) => `${t.db}.${t.table}`)
+        : undefined,
+    )
   }
 
   private handle(ev: BinlogEvent): void {

@@ -3,6 +3,7 @@ import { to as copyTo } from 'pg-copy-streams'
 import type { Logger } from 'pino'
 import { PreconditionError, SourceError } from '../../pipeline/errors.js'
 import type { ChangeBatch, ChangeEvent, Op, Row, SnapshotMarker } from '../../pipeline/event.js'
+import { summarizeTransaction } from '../../pipeline/event.js'
 import type { TableSchema } from '../../pipeline/schema.js'
 import type { Source, SourceContext } from '../../pipeline/source.js'
 import { StreamBuffer } from '../../pipeline/stream-buffer.js'
@@ -592,6 +593,7 @@ class StreamReader {
         return
       case 'commit': {
         const checkpoint = makePosition(msg.commitLsn, PHASE_STREAM, END)
+        const tx = this.tx
         this.tx = null
         if (this.from !== null && checkpoint <= this.from) {
           // Already delivered before the restart: only release it upstream.
@@ -599,7 +601,18 @@ class StreamReader {
           return
         }
         this.src().pendingCommits.push({ checkpoint, endLsn: msg.endLsn })
-        this.buf.checkpoint(checkpoint)
+        this.buf.checkpoint(
+          checkpoint,
+          tx && tx.index > 0
+            ? summarizeTransaction(
+                tx.txId,
+                tx.commitMs,
+                tx.index,
+                tx.perTable,
+                (t) => `${t.schema}.${t.table}`,
+              )
+            : undefined,
+        )
         return
       }
       case 'relation':
