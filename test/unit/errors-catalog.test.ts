@@ -3,7 +3,18 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
-const ROOTS = ['pipeline', 'config', 'avro', 'connectors', 'snapshot', 'sinks', 'cli', 'admin']
+const ROOTS = [
+  'pipeline',
+  'config',
+  'avro',
+  'connectors',
+  'snapshot',
+  'sinks',
+  'cli',
+  'admin',
+  'transforms',
+  'decoder',
+]
 
 function sources(dir: string, out: string[] = []): string[] {
   let names: string[]
