@@ -72,6 +72,22 @@ export async function preflight(
         `user '${role.user}' cannot read table ${qualified(t)}: run GRANT SELECT ON ${quoteTable(t)} TO ${ident(role.user)}`,
       )
     }
+    // Row-level security would make the snapshot silently skip rows the policy hides,
+    // while the change stream carries them all. The snapshot runs with row_security = off,
+    // which turns that into an error; this names the fix before anything is read.
+    const { limited } = await one<{ limited: boolean }>(
+      `SELECT c.relrowsecurity
+              AND NOT (SELECT r.rolbypassrls OR r.rolsuper FROM pg_roles r WHERE r.rolname = current_user)
+              AND (c.relforcerowsecurity OR NOT pg_has_role(current_user, c.relowner, 'USAGE')) AS limited
+         FROM pg_class c WHERE c.oid = $1::oid`,
+      [t.oid],
+    )
+    if (limited) {
+      throw new PreconditionError(
+        'PG_ROW_SECURITY',
+        `table ${qualified(t)} has row-level security that applies to user '${role.user}', so a snapshot would miss the rows its policies hide: run ALTER ROLE ${ident(role.user)} BYPASSRLS (as a superuser), or ALTER TABLE ${quoteTable(t)} DISABLE ROW LEVEL SECURITY`,
+      )
+    }
     const configured = cfg.key_columns[qualified(t)]
     if (configured) {
       const names = new Set(t.columns.map((c) => c.name))

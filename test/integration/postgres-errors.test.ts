@@ -25,7 +25,12 @@ before(async () => {
      GRANT SELECT ON accounts TO carol;
      CREATE ROLE alice LOGIN PASSWORD 'alice-pw-3c1d';
      GRANT SELECT ON accounts TO alice;
-     CREATE ROLE bob LOGIN REPLICATION PASSWORD 'bob-pw-8e2a';`,
+     CREATE ROLE bob LOGIN REPLICATION PASSWORD 'bob-pw-8e2a';
+     CREATE TABLE notes (id int PRIMARY KEY, owner text NOT NULL);
+     INSERT INTO notes VALUES (1, 'carol'), (2, 'dave');
+     ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+     CREATE POLICY own_notes ON notes USING (owner = current_user);
+     GRANT SELECT ON notes TO carol;`,
     [],
     'shop',
   )
@@ -152,6 +157,54 @@ describe('postgres errors: one clear error per failure, nothing acknowledged', (
     assert.match(err.message, /public\.accounts/, 'names the table')
     assert.match(err.message, /GRANT SELECT ON "public"\."accounts" TO "?bob"?/)
     await assertNoSlotOrPublication(pg, 'nosel')
+  })
+
+  test('row-level security on a captured table: PG_ROW_SECURITY instead of a snapshot missing rows', async () => {
+    const { err } = await expectFailure({
+      code: 'PG_ROW_SECURITY',
+      name: 'rls',
+      url: pg.urlFor('shop', 'carol', 'carol-Right-pw-71'),
+      tables: ['public.notes'],
+      secrets: ['carol-Right-pw-71'],
+    })
+    assert.match(err.message, /public\.notes/, 'names the table')
+    assert.match(err.message, /ALTER ROLE "?carol"? BYPASSRLS/)
+    await assertNoSlotOrPublication(pg, 'rls')
+  })
+
+  test('a hostile table name is captured, never executed', async () => {
+    const hostile = 'a"; DROP TABLE accounts; --'
+    await pg.sql(
+      `CREATE TABLE "a""; DROP TABLE accounts; --" (id int PRIMARY KEY, v text);
+       INSERT INTO "a""; DROP TABLE accounts; --" VALUES (1, 'x');`,
+      [],
+      'shop',
+    )
+    const t = tempDir()
+    const p = startPipeline(
+      pipelineYaml({ url: pg.urlFor('shop'), tables: [`public.${hostile}`], dir: t.dir, name: 'hostile' }),
+      t.dir,
+    )
+    try {
+      await waitFor(async () => (await readEnvelopes(p.out)).length >= 1, 20_000, 'snapshot')
+      await pg.sql(`INSERT INTO "a""; DROP TABLE accounts; --" VALUES (2, 'y')`, [], 'shop')
+      const evs = await waitFor(async () => {
+        const e = await readEnvelopes(p.out)
+        return e.length >= 2 ? e : null
+      })
+      assert.deepEqual(
+        evs.map((e) => [e.op, e.source.table, plain(e.after)]),
+        [
+          ['r', hostile, { id: 1, v: 'x' }],
+          ['c', hostile, { id: 2, v: 'y' }],
+        ],
+      )
+      const still = await pg.sql<{ n: number }>('SELECT count(*)::int AS n FROM accounts', [], 'shop')
+      assert.equal(still[0]!.n, 10, 'accounts was not dropped')
+    } finally {
+      await p.stop()
+      t.cleanup()
+    }
   })
 
   test('wal_level=replica: PG_WAL_LEVEL telling how to set logical', async () => {
