@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import {
   LineCounter,
@@ -62,8 +62,21 @@ export function parseConfigWith(
   const failed = interp.problems.map((p) => p.path)
 
   // 3. Validate.
-  // maxAliasCount bounds alias expansion ("billion laughs"); 100 is yaml's default, kept explicit.
-  const data: unknown = doc.toJS({ maxAliasCount: 100 })
+  let data: unknown
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT })
+  } catch (err) {
+    if (!(err instanceof ReferenceError)) throw err
+    // yaml throws ReferenceError for an alias bomb (and an unresolvable alias, which the
+    // syntax pass above already reported).
+    throw new ConfigInvalidError(file, [
+      at(
+        0,
+        [],
+        `YAML aliases expand to more than ${MAX_ALIAS_COUNT} references (a document that small cannot need that many): write the repeated values out`,
+      ),
+    ])
+  }
   const knownKeys = new Map<string, string[]>()
   const validate = () => schema.safeParse(data, { error: (iss) => issueMessage(iss, knownKeys) })
   let result = validate()
@@ -86,9 +99,15 @@ export function parseConfigWith(
   throw new ConfigInvalidError(file, sortProblems(redacted))
 }
 
+/** Bounds YAML alias expansion ("billion laughs"); yaml's own default, kept explicit. */
+const MAX_ALIAS_COUNT = 100
+
+/** Largest configuration file accepted (a real one is a few KiB). */
+export const MAX_CONFIG_BYTES = 1024 * 1024
+
 /**
  * Reads `file` and runs parseConfigWith() on it. An unreadable file is a ConfigError with
- * code `CONFIG_UNREADABLE`.
+ * code `CONFIG_UNREADABLE`, one over MAX_CONFIG_BYTES `CONFIG_TOO_LARGE`.
  */
 export async function loadConfigWith(
   schema: ConfigSchema,
@@ -97,8 +116,16 @@ export async function loadConfigWith(
 ): Promise<LoadedConfig> {
   let text: string
   try {
+    const { size } = await stat(file)
+    if (size > MAX_CONFIG_BYTES) {
+      throw new ConfigError(
+        'CONFIG_TOO_LARGE',
+        `config file ${file} is ${size} bytes, more than the ${MAX_CONFIG_BYTES} a configuration may have; check that the path names the YAML configuration`,
+      )
+    }
     text = await readFile(file, 'utf8')
   } catch (e) {
+    if (e instanceof ConfigError) throw e
     const code = (e as NodeJS.ErrnoException).code ?? 'unreadable'
     throw new ConfigError('CONFIG_UNREADABLE', `cannot read config file ${file} (${code}); check the path`, {
       cause: e,

@@ -361,6 +361,44 @@ describe('loadConfig: problems point at the offending node', () => {
     )
   })
 
+  it('refuses an alias bomb with one clear problem instead of expanding it', () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x]']
+    for (const [prev, name] of [
+      ['a', 'b'],
+      ['b', 'c'],
+      ['c', 'd'],
+      ['d', 'e'],
+      ['e', 'f'],
+      ['f', 'g'],
+    ])
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`)
+    const text = `${levels.join('\n')}\npipelines: *g\n`
+    assert.throws(
+      () => parseConfigWith(schema, text, 'bomb.yaml', {}),
+      (e: ConfigInvalidError) => {
+        assert.ok(e instanceof ConfigInvalidError)
+        assert.equal(e.problems.length, 1)
+        assert.match(e.problems[0]!.message, /aliases expand to more than 100 references/)
+        return true
+      },
+    )
+  })
+
+  it('refuses a config file over 1 MiB as CONFIG_TOO_LARGE before parsing it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-config-'))
+    try {
+      const file = join(dir, 'huge.yaml')
+      writeFileSync(file, `# ${'x'.repeat(1024 * 1024)}\npipelines: []\n`)
+      await assert.rejects(loadConfigWith(schema, file, {}), (e: ConfigError) => {
+        assert.equal(e.code, 'CONFIG_TOO_LARGE')
+        assert.match(e.message, /huge\.yaml is \d+ bytes, more than the 1048576/)
+        return true
+      })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('reports an unreadable config file as CONFIG_UNREADABLE naming the path', async () => {
     await assert.rejects(loadConfigWith(schema, '/nonexistent/sluice.yaml', {}), (e: ConfigError) => {
       assert.ok(!(e instanceof ConfigInvalidError))
