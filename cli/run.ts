@@ -6,6 +6,7 @@ import { SluiceError } from '../pipeline/errors.js'
 import type { SinkEntry, SourceEntry } from '../pipeline/registry.js'
 import { PipelineRunner } from '../pipeline/runner.js'
 import { FileStateStore } from '../pipeline/state.js'
+import { supervise } from '../pipeline/supervisor.js'
 import { SINKS } from '../sinks/index.js'
 import { createLogger } from './logger.js'
 import { progressBar } from './progress.js'
@@ -68,7 +69,9 @@ async function loadOrReport(file: string): Promise<{ config: SluiceConfig; log: 
 
 /**
  * `sluice run -c FILE`: runs every pipeline until SIGINT/SIGTERM (stop reading, drain,
- * commit, exit 0 within 10 s) or until one fails (the others stop too; exit 1).
+ * commit, exit 0 within 10 s) or until one fails permanently (the others stop too; exit 1).
+ * A retriable failure (connection lost, server restart) restarts that pipeline from its
+ * committed position after a backoff (pipeline/supervisor.ts).
  */
 export async function runCommand(file: string, only: string[] = []): Promise<number> {
   const loaded = await loadOrReport(file)
@@ -97,7 +100,7 @@ export async function runCommand(file: string, only: string[] = []): Promise<num
   await Promise.all(
     pipelines.map(async (p) => {
       try {
-        await buildPipeline(p, config, log).run(stop.signal)
+        await supervise(p.name, () => buildPipeline(p, config, log), stop.signal, log)
         log.info({ pipeline: p.name }, 'pipeline stopped')
       } catch (err) {
         failed = true
