@@ -28,6 +28,14 @@ export const postgresConfig = z
       .describe('Publication; default `sluice_<pipeline>`. Created for the configured tables when missing.'),
     snapshot: snapshotField,
     key_columns: keyColumnsField('schema.table', { 'public.events': ['tenant_id', 'event_id'] }),
+    slot_wait_ms: z
+      .number()
+      .int()
+      .min(0)
+      .default(5_000)
+      .describe(
+        'When the slot is still held by a server process (a consumer that just died, whose walsender has not exited yet), wait up to this long for it to be released before failing with PG_SLOT_ACTIVE.',
+      ),
     heartbeat_interval_ms: z
       .number()
       .int()

@@ -3,8 +3,9 @@ import { PreconditionError, SluiceError, SourceError } from '../../pipeline/erro
 /**
  * Converts a driver error into a SluiceError, once, at the boundary. Classification is by
  * SQLSTATE or errno only (never by message text): auth failures (class 28), missing
- * database (3D000) and privileges (42501) are permanent; socket-level failures and
- * server shutdown (57P01..57P03, 08xxx) are retriable. `where` names the object (the
+ * database (3D000) and privileges (42501) are permanent; socket-level failures (an errno,
+ * or no code at all: the socket closed), and server shutdown (57P01..57P03, 08xxx) are
+ * retriable. `where` names the object (the
  * redacted URL or the table) for the message.
  */
 export function classifyPgError(err: unknown, where: string): SluiceError {
@@ -40,6 +41,14 @@ export function classifyPgError(err: unknown, where: string): SluiceError {
         retriable: code !== 'ENOTFOUND',
       },
     )
+  }
+  if (code === '') {
+    // Neither a SQLSTATE nor an errno: the driver saw the socket close under it
+    // ("Connection terminated unexpectedly"), which a server error never looks like.
+    return new SourceError('PG_CONNECTION_LOST', `connection to ${where} lost: ${msg}`, {
+      cause: err,
+      retriable: true,
+    })
   }
   if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') {
     return new SourceError('PG_CONNECTION_LOST', `connection to ${where} lost (SQLSTATE ${code}): ${msg}`, {

@@ -138,12 +138,20 @@ export async function preflight(
     }
   }
 
-  const s = (
-    await client.query<{ plugin: string; database: string; active_pid: number | null; slot_type: string }>(
-      'SELECT plugin, database, active_pid, slot_type FROM pg_replication_slots WHERE slot_name = $1',
-      [slot],
-    )
-  ).rows[0]
+  const readSlot = async () =>
+    (
+      await client.query<{ plugin: string; database: string; active_pid: number | null; slot_type: string }>(
+        'SELECT plugin, database, active_pid, slot_type FROM pg_replication_slots WHERE slot_name = $1',
+        [slot],
+      )
+    ).rows[0]
+  let s = await readSlot()
+  // A consumer that just died (a cut connection, a killed Sluice) can hold the slot until
+  // its walsender notices: wait a bounded time for the release, never forever.
+  for (const until = Date.now() + cfg.slot_wait_ms; s?.active_pid != null && Date.now() < until;) {
+    await new Promise((r) => setTimeout(r, 200))
+    s = await readSlot()
+  }
   if (s) {
     if (s.slot_type !== 'logical' || s.plugin !== 'pgoutput') {
       throw new PreconditionError(
@@ -160,7 +168,7 @@ export async function preflight(
     if (s.active_pid !== null) {
       throw new PreconditionError(
         'PG_SLOT_ACTIVE',
-        `replication slot '${slot}' is in use by server process ${s.active_pid}: another Sluice (or consumer) is running this pipeline; stop it, or choose another source.slot`,
+        `replication slot '${slot}' is in use by server process ${s.active_pid} (still after waiting ${cfg.slot_wait_ms} ms, source.slot_wait_ms): another Sluice (or consumer) is running this pipeline; stop it, or choose another source.slot`,
       )
     }
   } else {

@@ -542,7 +542,15 @@ class StreamReader {
       },
     )
     ended.then(
-      () => this.buf.end(),
+      () => {
+        if (signal.aborted) return this.buf.end()
+        // The server ended the stream on its own: reconnecting resumes where we were.
+        this.buf.fail(
+          new SourceError('PG_CONNECTION_LOST', `replication stream of slot '${slot}' ended unexpectedly`, {
+            retriable: true,
+          }),
+        )
+      },
       (err: unknown) => this.buf.fail(classifyPgError(err, `replication slot '${slot}'`)),
     )
     this.source.addTimer(

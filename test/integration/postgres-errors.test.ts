@@ -351,7 +351,9 @@ describe('postgres errors: one clear error per failure, nothing acknowledged', (
         code: 'PG_SLOT_ACTIVE',
         name: 'busy2',
         url: pg.urlFor('shop'),
-        extraSource: '      slot: sluice_busy\n      publication: sluice_busy',
+        // No wait: the running pipeline legitimately confirms newer WAL meanwhile, which
+        // would blur what this checks (that the failing one moved nothing).
+        extraSource: '      slot: sluice_busy\n      publication: sluice_busy\n      slot_wait_ms: 0',
       })
       assert.match(err.message, /'sluice_busy'/, 'names the slot')
       assert.match(err.message, /source\.slot/, 'names the fix')
@@ -410,9 +412,10 @@ describe('postgres errors: one clear error per failure, nothing acknowledged', (
         code: 'PG_SLOT_ACTIVE',
         name: 'recv',
         url: pg.urlFor('shop'),
-        extraSource: '      slot: recv_slot\n      publication: recv_pub',
+        extraSource: '      slot: recv_slot\n      publication: recv_pub\n      slot_wait_ms: 1000',
       })
       assert.match(err.message, /'recv_slot'/)
+      assert.match(err.message, /still after waiting 1000 ms, source\.slot_wait_ms/, 'waited, boundedly')
       assert.match(err.message, /server process \d+/, 'names the process holding the slot')
       const slotAfter = await pg.sql(
         `SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'recv_slot'`,
