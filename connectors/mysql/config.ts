@@ -43,6 +43,18 @@ export const mysqlConfig = z
       .describe(
         '`long`: BIGINT UNSIGNED as an Avro long (Debezium default; values above 2^63-1 stop the pipeline naming the column); `precise`: Decimal(20,0), never fails.',
       ),
+    resume_by: z
+      .enum(['auto', 'gtid', 'file'])
+      .default('auto')
+      .describe(
+        'How a restart finds its place in the binlog. `gtid`: by the GTID state stored with the position (MariaDB `@slave_connect_state`, MySQL COM_BINLOG_DUMP_GTID; needs gtid_mode=ON on MySQL), which survives renumbered binlog files and a failover to a replica with the same GTIDs; `file`: by binlog file name and offset; `auto`: GTID when the server has GTIDs and the stored position carries a GTID state, else file.',
+      ),
+    on_binlog_purged: z
+      .enum(['fail', 'snapshot'])
+      .default('fail')
+      .describe(
+        'When the binlog needed to resume was purged: `fail` stops with MYSQL_BINLOG_PURGED and keeps the stored position; `snapshot` logs a warning, takes a new snapshot of every table from a fresh consistent point (changes in between are not seen as separate events) and streams from there.',
+      ),
     zero_dates: z
       .enum(['null', 'fail'])
       .default('null')

@@ -111,7 +111,7 @@ export function classifyMysqlError(err: unknown, where: string): SluiceError {
     case ServerErrno.MASTER_FATAL_ERROR_READING_BINLOG:
       return new SourceError(
         'MYSQL_BINLOG_PURGED',
-        `the server cannot stream the binlog from the requested position on ${where}${tag}: ${msg}. The binlog files (or GTIDs) holding it were purged or never existed; raise binlog_expire_logs_seconds / expire_logs_days and re-snapshot (delete the pipeline state)`,
+        `the server cannot stream the binlog from the requested position on ${where}${tag}: ${msg}. The binlog files (or GTIDs) holding it were purged or never existed; raise binlog_expire_logs_seconds / expire_logs_days, and re-snapshot: set source.on_binlog_purged: snapshot, or delete the pipeline state`,
         { cause: err, retriable: false },
       )
     case ServerErrno.SLAVE_SAME_ID:

@@ -2,12 +2,30 @@
  * MySQL/MariaDB positions. The binlog is a numbered series of files (`binlog.000007`),
  * each addressed by byte offset; a Sluice position is a sortable string:
  *
- *   <file sequence, 10 digits>.<transaction start offset, 16 digits>.<phase>.<index, 12 digits>;<file>;<gtid>
+ *   <file sequence, 10 digits>.<transaction start offset, 16 digits>.<phase>.<index, 12 digits>;<file>;<gtid>[;<resume>[;<base>]]
  *
  * The part before the first `;` is the sort key; the file name (needed to resume with
- * COM_BINLOG_DUMP) and the GTID (MariaDB `domain-server-seq` list or MySQL GTID set, kept
- * for GTID resume and for the `source` block) ride alongside and never decide an order:
- * two positions with the same key come from the same transaction, so they are equal too.
+ * COM_BINLOG_DUMP) and the GTIDs ride alongside and never decide an order: two positions
+ * with the same key come from the same transaction, so they are equal too.
+ *
+ * Two GTID fields, because they mean different things:
+ * - `<gtid>`: in streaming positions the GTID of the transaction that holds the event
+ *   (`0-1-24420`, `uuid:57`; '' when the server has none), as in the `source` block; in
+ *   snapshot positions the GTID state of the snapshot point.
+ * - `<resume>`: the GTID state a replica connects with to resume *at this position*
+ *   (MariaDB `@slave_connect_state`, one `domain-server-seq` per domain; MySQL the
+ *   executed GTID set). For a row of a transaction (index < END) it is the state *before*
+ *   the transaction, everything completed up to it, so a GTID dump re-reads the
+ *   transaction and the rows up to the index are skipped; at index END (the transaction
+ *   was delivered whole) it is the state *including* the transaction, so the dump starts
+ *   after it; for a snapshot position, the snapshot point's state. Empty (or absent, in
+ *   positions written before GTID resume existed) when unknown: such positions resume by
+ *   file and offset.
+ *
+ * `<base>` (absent = 0) is added to the file sequence in the sort key. It is raised when
+ * the server's coordinates would sort at or before a stored position although they come
+ * later (binlog files renumbered: a failover to a replica that numbers its files lower,
+ * RESET MASTER), so positions keep increasing for the state store and the sinks.
  *
  * phase `0` = snapshot (the coordinates are the snapshot's binlog point, the index counts
  * rows over all tables), phase `1` = streaming (the offset is where the transaction's
@@ -38,8 +56,12 @@ export interface MysqlPosition {
   readonly offset: number
   readonly phase: string
   readonly index: number
-  /** GTID state at this transaction ('' when unknown). Informational; not part of the order. */
+  /** Streaming: the transaction's GTID; snapshot: the point's GTID state ('' when none). Not part of the order. */
   readonly gtid: string
+  /** GTID state to connect with to resume at this position ('' or absent: unknown). */
+  readonly resume?: string
+  /** Added to the file sequence in the sort key (absent: 0). */
+  readonly base?: number
 }
 
 /** The numeric suffix of a binlog file name (`binlog.000007` → 7). */
@@ -58,20 +80,34 @@ export function formatPosition(p: MysqlPosition): string {
   if (!Number.isSafeInteger(p.index) || p.index < 0 || p.index > END)
     throw new Error(`invalid index ${p.index}`)
   if (p.phase !== PHASE_SNAPSHOT && p.phase !== PHASE_STREAM) throw new Error(`invalid phase '${p.phase}'`)
-  const key = `${String(fileSequence(p.file)).padStart(SEQ_WIDTH, '0')}.${String(p.offset).padStart(OFFSET_WIDTH, '0')}.${p.phase}.${String(p.index).padStart(INDEX_WIDTH, '0')}`
-  return `${key}${SEP}${p.file}${SEP}${p.gtid.replace(/\s+/g, '')}`
+  const base = p.base ?? 0
+  const seq = fileSequence(p.file) + base
+  if (!Number.isSafeInteger(base) || base < 0 || seq >= 10 ** SEQ_WIDTH)
+    throw new Error(`invalid base ${base}`)
+  const key = `${String(seq).padStart(SEQ_WIDTH, '0')}.${String(p.offset).padStart(OFFSET_WIDTH, '0')}.${p.phase}.${String(p.index).padStart(INDEX_WIDTH, '0')}`
+  return `${key}${SEP}${p.file}${SEP}${p.gtid.replace(/\s+/g, '')}${tail(p.resume ?? '', base)}`
 }
 
-const KEY = /^(\d{10})\.(\d{16})\.([01])\.(\d{12});([^;]+);(.*)$/
+/** The optional `;<resume>;<base>` fields (omitted when empty / 0). */
+function tail(resume: string, base: number): string {
+  const r = resume.replace(/\s+/g, '')
+  if (base !== 0) return `${SEP}${r}${SEP}${base}`
+  return r ? `${SEP}${r}` : ''
+}
+
+const KEY = /^(\d{10})\.(\d{16})\.([01])\.(\d{12});([^;]+);([^;]*)(?:;([^;]*)(?:;(\d+))?)?$/
 
 /** Parses a position made by formatPosition; throws on anything else. */
 export function parsePosition(text: string): MysqlPosition {
   const m = KEY.exec(text)
   if (!m) throw new Error(`invalid mysql position '${text}'`)
   const file = m[5]!
-  if (fileSequence(file) !== Number(m[1]))
+  const base = m[8] ? Number(m[8]) : 0
+  if (fileSequence(file) + base !== Number(m[1]))
     throw new Error(`invalid mysql position '${text}': file does not match`)
-  return { file, offset: Number(m[2]), phase: m[3]!, index: Number(m[4]), gtid: m[6]! }
+  const p: MysqlPosition = { file, offset: Number(m[2]), phase: m[3]!, index: Number(m[4]), gtid: m[6]! }
+  if (m[7] === undefined) return p
+  return base ? { ...p, resume: m[7], base } : { ...p, resume: m[7] }
 }
 
 /** The sort key of a position (everything before the file name). */
@@ -96,8 +132,10 @@ export function positionBuilder(
   offset: number,
   phase: string,
   gtid: string,
+  resume = '',
+  base = 0,
 ): (index: number) => string {
-  const sample = formatPosition({ file, offset, phase, index: 0, gtid })
+  const sample = formatPosition({ file, offset, phase, index: 0, gtid, resume, base })
   const i = sample.indexOf(SEP)
   const prefix = sample.slice(0, i - INDEX_WIDTH)
   const suffix = sample.slice(i)

@@ -1,7 +1,7 @@
 import mysqlCb from 'mysql2'
 import mysql from 'mysql2/promise'
 import type { Logger } from 'pino'
-import { PreconditionError, SourceError } from '../../pipeline/errors.js'
+import { PreconditionError, SluiceError, SourceError } from '../../pipeline/errors.js'
 import type { ChangeBatch, ChangeEvent, Op, Row, SnapshotMarker } from '../../pipeline/event.js'
 import { summarizeTransaction } from '../../pipeline/event.js'
 import type { TableSchema } from '../../pipeline/schema.js'
@@ -24,10 +24,13 @@ import {
   PHASE_SNAPSHOT,
   PHASE_STREAM,
   comparePositions,
+  fileSequence,
   formatPosition,
   parsePosition,
   positionBuilder,
+  type MysqlPosition,
 } from './position.js'
+import { gtidState, type GtidState } from './gtid.js'
 import { ident, preflight, qualified, type MysqlPreflightResult, type MysqlTableMeta } from './preflight.js'
 import { BinlogStream, type BinlogStart } from './replication.js'
 import { openSnapshot } from './snapshot-reader.js'
@@ -63,11 +66,63 @@ interface Tx {
   readonly file: string
   readonly offset: number
   readonly gtid: string
+  /** server_id of the event group (binlog event header): the server that wrote it. */
+  readonly serverId: number
   readonly pos: (index: number) => string
   readonly tsMs: number
   readonly id: string
   index: number
+  /** Rows with an index up to this were delivered before a GTID resume (-1: none). */
+  readonly skipUpTo: number
   readonly perTable: Map<TableSchema, number>
+}
+
+/** Where and how a binlog stream starts. */
+interface StreamPlan {
+  /** `gtid`: a GTID dump from `start.gtid`; `file`: a dump from a file and offset. */
+  readonly method: 'gtid' | 'file'
+  readonly start: BinlogStart
+  /** The GTID state at the start (null: unknown; MariaDB looks it up). */
+  readonly state: string | null
+  /** Sort-key base of the positions (position.ts). */
+  readonly base: number
+  /** The stored position resumed after (null right after a snapshot of this run). */
+  readonly from: string | null
+}
+
+/** A finished (or aborted) snapshot's binlog point. */
+interface SnapshotResult {
+  readonly file: string
+  readonly position: number
+  readonly gtid: string
+  readonly base: number
+}
+
+/**
+ * The sort-key base for coordinates `file`/`offset` that come after `previous` in time: the
+ * previous base, or a higher one when the coordinates would sort at or before it (the
+ * server's binlog files were renumbered: RESET MASTER, or a failover to a replica whose
+ * files have lower numbers), so positions keep increasing. Logged when raised.
+ */
+function rebaseFor(
+  previous: MysqlPosition | null,
+  file: string,
+  offset: number,
+  phase: string,
+  index: number,
+  log: Logger,
+): number {
+  if (!previous) return 0
+  const base = previous.base ?? 0
+  const prev = formatPosition(previous)
+  const probe = formatPosition({ file, offset, phase, index, gtid: '', base })
+  if (comparePositions(probe, prev) > 0) return base
+  const raised = fileSequence(previous.file) + base - fileSequence(file) + 1
+  log.warn(
+    { file, offset, previous: prev, base: raised },
+    'the binlog coordinates sort before the stored position (binlog files renumbered); positions continue with a higher file-sequence base so they keep increasing',
+  )
+  return raised
 }
 
 /**
@@ -163,34 +218,109 @@ export class MysqlSource implements Source {
     const mode = snapshotMode(this.cfg.snapshot)
     const pos = from ? parsePosition(from) : null
     const snapshotDone = pos !== null && (pos.phase === PHASE_STREAM || pos.index === END)
-    let start: BinlogStart
     if (mode.shouldSnapshot(pos !== null, snapshotDone)) {
-      const point = yield* this.snapshot(signal)
+      const point = yield* this.snapshot(signal, pos)
       if (signal.aborted || !mode.shouldStream()) return
-      start = { file: point.file, position: point.position }
-    } else {
-      if (!mode.shouldStream()) return
-      const conn = await this.connect()
-      try {
-        await this.loadSchemas(conn, this.pre!.tables)
-        if (pos) start = { file: pos.file, position: pos.offset }
-        else {
-          const [rows] = await conn.query(
-            this.pre!.flavour === 'mariadb' ? 'SHOW MASTER STATUS' : 'SHOW MASTER STATUS',
-          )
-          const r = (rows as { File: string; Position: number }[])[0]
-          if (!r)
-            throw new PreconditionError(
-              'MYSQL_BINLOG_DISABLED',
-              'the server reports no binary log: enable log_bin',
-            )
-          start = { file: r.File, position: Number(r.Position) }
-        }
-      } finally {
-        await conn.end().catch(() => {})
-      }
+      yield* this.streamFrom(this.planAfterSnapshot(point), signal)
+      return
     }
-    yield* this.streamFrom(start, from, signal)
+    if (!mode.shouldStream()) return
+    const conn = await this.connect()
+    let plan: StreamPlan
+    try {
+      await this.loadSchemas(conn, this.pre!.tables)
+      if (pos) plan = this.resumePlan(pos, from!)
+      else {
+        const [rows] = await conn.query('SHOW MASTER STATUS')
+        const r = (rows as { File: string; Position: number; Executed_Gtid_Set?: string }[])[0]
+        if (!r)
+          throw new PreconditionError(
+            'MYSQL_BINLOG_DISABLED',
+            'the server reports no binary log: enable log_bin',
+          )
+        plan = {
+          method: 'file',
+          start: { file: r.File, position: Number(r.Position) },
+          // MariaDB: looked up with BINLOG_GTID_POS when the stream connects.
+          state: this.pre!.flavour === 'mysql' ? String(r.Executed_Gtid_Set ?? '').replace(/\s+/g, '') : null,
+          base: 0,
+          from: null,
+        }
+      }
+    } finally {
+      await conn.end().catch(() => {})
+    }
+    let streamed = false
+    try {
+      for await (const batch of this.streamFrom(plan, signal)) {
+        streamed = true
+        yield batch
+      }
+    } catch (err) {
+      const purged = err instanceof SluiceError && err.code === 'MYSQL_BINLOG_PURGED'
+      if (!purged || streamed || this.cfg.on_binlog_purged !== 'snapshot' || signal.aborted) throw err
+      // Loud: consumers get a full re-read instead of the missed changes (deletes are lost).
+      this.log.warn(
+        { code: err.code, err, from },
+        'the binlog needed to resume was purged, so the changes since the stored position cannot be streamed: taking a new snapshot of every captured table (source.on_binlog_purged: snapshot)',
+      )
+      const point = yield* this.snapshot(signal, pos)
+      if (signal.aborted || !mode.shouldStream()) return
+      yield* this.streamFrom(this.planAfterSnapshot(point), signal)
+    }
+  }
+
+  /** Streaming right after a snapshot of this run: from its binlog point, by file and offset. */
+  private planAfterSnapshot(point: SnapshotResult): StreamPlan {
+    return {
+      method: 'file',
+      start: { file: point.file, position: point.position },
+      state: point.gtid === '' && this.pre!.flavour === 'mariadb' ? null : point.gtid,
+      base: point.base,
+      from: null,
+    }
+  }
+
+  /**
+   * How to resume after a stored position (source.resume_by). By GTID: the position's
+   * resume state (see position.ts) goes to the server, which streams what follows it
+   * whatever its files are called. By file: the dump restarts at the offset where the
+   * position's transaction starts (or at the snapshot point), and the StreamBuffer drops
+   * what was delivered.
+   */
+  private resumePlan(pos: MysqlPosition, from: string): StreamPlan {
+    const pre = this.pre!
+    // Snapshot positions written before the resume field existed carry the state as gtid.
+    const state = pos.resume || (pos.phase === PHASE_SNAPSHOT ? pos.gtid : '')
+    const serverHasGtids = pre.flavour === 'mariadb' || pre.gtidMode === 'on'
+    const want = this.cfg.resume_by
+    if (want === 'gtid' && (!serverHasGtids || !state)) {
+      throw new PreconditionError(
+        'MYSQL_GTID_RESUME_UNAVAILABLE',
+        !serverHasGtids
+          ? `source.resume_by is gtid but the server has gtid_mode=${pre.gtidMode.toUpperCase()}: enable GTIDs (gtid_mode=ON, enforce_gtid_consistency=ON) or set source.resume_by: auto or file`
+          : `source.resume_by is gtid but the stored position ${from} carries no GTID state (it was written by an older Sluice or before the server's first GTID): set source.resume_by: auto or file for this restart`,
+      )
+    }
+    const base = pos.base ?? 0
+    if (want !== 'file' && serverHasGtids && state) {
+      this.log.info({ method: 'gtid', gtid: state, from }, 'resuming by GTID')
+      return { method: 'gtid', start: { gtid: state }, state, base, from }
+    }
+    this.log.info(
+      { method: 'file', file: pos.file, offset: pos.offset, from },
+      'resuming by binlog file and offset',
+    )
+    return {
+      method: 'file',
+      start: { file: pos.file, position: pos.offset },
+      // At a transaction's start the state before it is needed: the resume state of a row
+      // position is that; an END position's includes the transaction, which is read again
+      // (and skipped) first. MariaDB looks it up (BINLOG_GTID_POS) when unknown.
+      state: state || null,
+      base,
+      from,
+    }
   }
 
   /**
@@ -199,7 +329,8 @@ export class MysqlSource implements Source {
    */
   private async *snapshot(
     signal: AbortSignal,
-  ): AsyncGenerator<ChangeBatch, { file: string; position: number }> {
+    previous: MysqlPosition | null,
+  ): AsyncGenerator<ChangeBatch, SnapshotResult> {
     const log = this.log.child({ phase: 'snapshot' })
     const conn = await this.connect()
     const startedMs = Date.now()
@@ -212,7 +343,13 @@ export class MysqlSource implements Source {
         return rows as Record<string, unknown>[]
       })
       await this.loadSchemas(conn, this.pre!.tables)
-      const pos = positionBuilder(file, position, PHASE_SNAPSHOT, gtid)
+      // Re-snapshotting at the very point of an unfinished snapshot repeats its positions.
+      const samePoint =
+        previous?.phase === PHASE_SNAPSHOT && previous.file === file && previous.offset === position
+      const base = samePoint
+        ? (previous.base ?? 0)
+        : rebaseFor(previous, file, position, PHASE_SNAPSHOT, 0, log)
+      const pos = positionBuilder(file, position, PHASE_SNAPSHOT, gtid, '', base)
       log.info({ file, position, gtid }, 'snapshot started')
       let index = 0
       let held: { t: MysqlTable; row: Row; key: Row | null } | null = null
@@ -267,7 +404,7 @@ export class MysqlSource implements Source {
             yield { events: batch, checkpoint: batch[batch.length - 1]!.position, bytes }
             batch = []
             bytes = 0
-            if (signal.aborted) return { file, position }
+            if (signal.aborted) return { file, position, gtid, base }
           }
           const now = Date.now()
           if (now - lastProgress > 250) {
@@ -282,11 +419,19 @@ export class MysqlSource implements Source {
       if (held) batch.push(event(held, 'last'))
       yield {
         events: batch,
-        checkpoint: formatPosition({ file, offset: position, phase: PHASE_SNAPSHOT, index: END, gtid }),
+        checkpoint: formatPosition({
+          file,
+          offset: position,
+          phase: PHASE_SNAPSHOT,
+          index: END,
+          gtid,
+          resume: gtid,
+          base,
+        }),
         bytes,
       }
       log.info({ events: index, ms: Date.now() - startedMs }, 'snapshot done')
-      return { file, position }
+      return { file, position, gtid, base }
     } catch (err) {
       throw classifyMysqlError(err, redactUrl(this.cfg.url))
     } finally {
@@ -294,14 +439,10 @@ export class MysqlSource implements Source {
     }
   }
 
-  /** Streams the binlog from `start`, skipping events at or before `from`. */
-  private streamFrom(
-    start: BinlogStart,
-    from: string | null,
-    signal: AbortSignal,
-  ): AsyncGenerator<ChangeBatch> {
-    const reader = new BinlogReader(this, from, this.log.child({ phase: 'streaming' }))
-    return reader.run(start, signal)
+  /** Streams the binlog as `plan` says, skipping events at or before its `from`. */
+  private streamFrom(plan: StreamPlan, signal: AbortSignal): AsyncGenerator<ChangeBatch> {
+    const reader = new BinlogReader(this, plan, this.log.child({ phase: 'streaming' }))
+    return reader.run(signal)
   }
 
   private readonly shapes = new Map<string, MysqlTable>()
@@ -432,19 +573,38 @@ class BinlogReader {
   private tx: Tx | null = null
   private readonly byTableId = new Map<number, MysqlTable | null>()
   private readonly buf: StreamBuffer<Buffer>
+  /** The GTID state after the last completed group (position.ts `<resume>`). */
+  private readonly gtids: GtidState
+  private base: number
+  private readonly from: string | null
+  private readonly fromPos: MysqlPosition | null
+  /** GTID resume: the first group still has to be checked against `from` (rebase). */
+  private checkFirst: boolean
+  /** GTID resume from a row: the transaction to skip rows of, up to `fromPos.index`. */
+  private skipGtid: string
 
   constructor(
     source: MysqlSource,
-    private readonly from: string | null,
+    private readonly plan: StreamPlan,
     private readonly log: Logger,
   ) {
     this.deps = source.internals
     this.decoder = new BinlogDecoder({ flavour: this.deps.pre.flavour })
+    this.gtids = gtidState(this.deps.pre.flavour, plan.state)
+    this.base = plan.base
+    this.from = plan.from
+    this.fromPos = plan.from ? parsePosition(plan.from) : null
+    const byGtid = plan.method === 'gtid' && this.fromPos !== null
+    this.checkFirst = byGtid
+    this.skipGtid =
+      byGtid && this.fromPos!.phase === PHASE_STREAM && this.fromPos!.index < END ? this.fromPos!.gtid : ''
     this.buf = new StreamBuffer<Buffer>({
       batchEvents: BATCH_EVENTS,
       batchBytes: BATCH_BYTES,
       maxQueued: MAX_QUEUED_BATCHES,
-      from,
+      // By GTID the server starts at the right transaction and the rows already delivered
+      // are skipped by GTID identity (coordinates may differ from the stored ones).
+      from: byGtid ? null : plan.from,
       compare: comparePositions,
       pause: () => this.stream?.pause(),
       resume: () => this.stream?.resume(),
@@ -452,8 +612,9 @@ class BinlogReader {
     })
   }
 
-  async *run(start: BinlogStart, signal: AbortSignal): AsyncGenerator<ChangeBatch> {
-    const { cfg } = this.deps
+  async *run(signal: AbortSignal): AsyncGenerator<ChangeBatch> {
+    const { cfg, pre } = this.deps
+    const start = this.plan.start
     const stream = new BinlogStream({
       url: cfg.url,
       serverId: cfg.server_id,
@@ -467,9 +628,16 @@ class BinlogReader {
       // The artificial ROTATE that opens a dump precedes the first FORMAT_DESCRIPTION: its
       // checksum is the algorithm negotiated on the connection.
       this.decoder = new BinlogDecoder({
-        flavour: this.deps.pre.flavour,
+        flavour: pre.flavour,
         checksum: info.checksum === 'CRC32' ? 'crc32' : 'none',
       })
+      if (!this.gtids.known && pre.flavour === 'mariadb' && 'file' in start) {
+        // The GTID state at a group boundary, for the positions' resume field.
+        const [row] = await stream
+          .query<{ g: string | null }>('SELECT BINLOG_GTID_POS(?, ?) AS g', [start.file, start.position])
+          .catch(() => [{ g: null }])
+        this.gtids.reset(row?.g ?? null)
+      }
     } catch (err) {
       throw classifyMysqlError(err, redactUrl(cfg.url))
     }
@@ -478,7 +646,7 @@ class BinlogReader {
       () => this.buf.end(),
       (err: unknown) => this.buf.fail(err),
     )
-    this.log.info({ start, from: this.from }, 'streaming started')
+    this.log.info({ method: this.plan.method, start, from: this.from }, 'streaming started')
     yield* this.buf.batches(signal)
   }
 
@@ -486,15 +654,40 @@ class BinlogReader {
     this.buf.block(work)
   }
 
-  private begin(offset: number, gtid: string, tsMs: number): void {
+  private begin(offset: number, gtid: string, tsMs: number, serverId: number): void {
+    // A group that ended without a terminator we act on (a standalone statement such as
+    // GRANT) is complete once the next one starts.
+    if (this.tx) this.gtids.add(this.tx.gtid)
+    let skipUpTo = -1
+    if (this.skipGtid !== '' && gtid === this.skipGtid) {
+      skipUpTo = this.fromPos!.index
+      this.skipGtid = ''
+    }
+    if (this.checkFirst) {
+      this.checkFirst = false
+      const from = this.fromPos!
+      // Rows after the resumed index, or the whole of a later transaction, must sort after
+      // the stored position; on renumbered files they would not: raise the base.
+      this.base = rebaseFor(
+        { ...from, base: this.base },
+        this.file,
+        offset,
+        PHASE_STREAM,
+        skipUpTo + 1,
+        this.log,
+      )
+    }
+    const before = this.gtids.known ? this.gtids.toString() : ''
     this.tx = {
       file: this.file,
       offset,
       gtid,
-      pos: positionBuilder(this.file, offset, PHASE_STREAM, gtid),
+      serverId,
+      pos: positionBuilder(this.file, offset, PHASE_STREAM, gtid, before, this.base),
       tsMs,
       id: gtid || `${this.file}:${offset}`,
       index: 0,
+      skipUpTo,
       perTable: new Map(),
     }
   }
@@ -503,12 +696,15 @@ class BinlogReader {
     const tx = this.tx
     this.tx = null
     if (!tx) return
+    this.gtids.add(tx.gtid)
     const checkpoint = formatPosition({
       file: tx.file,
       offset: tx.offset,
       phase: PHASE_STREAM,
       index: END,
       gtid: tx.gtid,
+      resume: this.gtids.known ? this.gtids.toString() : '',
+      base: this.base,
     })
     if (this.from !== null && comparePositions(checkpoint, this.from) <= 0) return
     this.buf.checkpoint(
@@ -526,16 +722,22 @@ class BinlogReader {
         return
       case 'mariadbGtid': {
         const offset = ev.header.logPos - ev.header.eventSize
-        this.begin(offset, ev.gtid, ev.header.timestamp * 1000)
+        this.begin(offset, ev.gtid, ev.header.timestamp * 1000, ev.header.serverId)
         return
       }
       case 'mysqlGtid': {
         const offset = ev.header.logPos - ev.header.eventSize
-        this.begin(offset, ev.gtid, ev.header.timestamp * 1000)
+        this.begin(offset, ev.gtid, ev.header.timestamp * 1000, ev.header.serverId)
         return
       }
+      case 'mariadbGtidList':
+        this.gtids.fromMariadbList(ev.gtids)
+        return
+      case 'previousGtids':
+        this.gtids.fromMysqlSets(ev.sets)
+        return
       case 'query':
-        this.onQuery(ev.query, ev.schema, ev.header.logPos - ev.header.eventSize, ev.header.timestamp * 1000)
+        this.onQuery(ev.query, ev.schema, ev.header)
         return
       case 'xid':
         this.commit()
@@ -556,10 +758,12 @@ class BinlogReader {
     }
   }
 
-  private onQuery(sql: string, defaultDb: string, offset: number, tsMs: number): void {
+  private onQuery(sql: string, defaultDb: string, header: BinlogEvent['header']): void {
+    const offset = header.logPos - header.eventSize
+    const tsMs = header.timestamp * 1000
     const upper = sql.trimStart().slice(0, 8).toUpperCase()
     if (upper.startsWith('BEGIN')) {
-      if (!this.tx) this.begin(offset, '', tsMs)
+      if (!this.tx) this.begin(offset, '', tsMs, header.serverId)
       return
     }
     if (upper.startsWith('COMMIT') || upper.startsWith('ROLLBACK')) {
@@ -568,14 +772,14 @@ class BinlogReader {
     }
     const trunc = TRUNCATE.exec(sql)
     if (trunc) {
-      if (!this.tx) this.begin(offset, '', tsMs)
+      if (!this.tx) this.begin(offset, '', tsMs, header.serverId)
       const name = `${trunc[1] ?? defaultDb}.${trunc[2]}`
       const t = this.deps.tables.get(name)
       if (t) this.emitRow('t', t, null, null, null, 0)
       // TRUNCATE and DDL commit implicitly: each is its own group.
       this.commit()
     } else if (DDL.test(sql)) {
-      if (!this.tx) this.begin(offset, '', tsMs)
+      if (!this.tx) this.begin(offset, '', tsMs, header.serverId)
       // Shapes may have changed: forget table ids and rebuild schemas before the next rows.
       this.byTableId.clear()
       this.block(() => this.deps.reload())
@@ -661,9 +865,10 @@ class BinlogReader {
     const tx = this.tx
     if (!tx) throw new SourceError('MYSQL_PROTOCOL', 'a row event arrived outside a transaction')
     const index = tx.index++
-    const position = tx.pos(index)
     const perTable = (tx.perTable.get(t.schema) ?? 0) + 1
     tx.perTable.set(t.schema, perTable)
+    if (index <= tx.skipUpTo) return
+    const position = tx.pos(index)
     this.buf.emit(
       {
         op,
@@ -678,7 +883,7 @@ class BinlogReader {
           t.schema.table,
           tx.tsMs,
           'false',
-          this.deps.pre.serverId,
+          tx.serverId,
           tx.gtid || null,
           tx.file,
           tx.offset,

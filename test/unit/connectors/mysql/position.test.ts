@@ -89,3 +89,26 @@ test('invalid positions and file names are rejected', () => {
   assert.throws(() => formatPosition(p({ phase: '2' })), /phase/)
   assert.equal(fileSequence('binlog.000007'), 7)
 })
+
+test('resume state and base: optional trailing fields, round trip, base shifts the key only', () => {
+  const withResume = p({ resume: '0-1-24419,1-2-7' })
+  const text = formatPosition(withResume)
+  assert.equal(text, '0000000007.0000000049583801.1.000000000003;binlog.000007;0-1-24420;0-1-24419,1-2-7')
+  assert.deepEqual(parsePosition(text), withResume)
+  const rebased = p({ file: 'binlog.000001', resume: '', base: 12 })
+  const t2 = formatPosition(rebased)
+  assert.equal(t2, '0000000013.0000000049583801.1.000000000003;binlog.000001;0-1-24420;;12')
+  assert.deepEqual(parsePosition(t2), rebased)
+  assert.ok(comparePositions(t2, text) > 0, 'a rebased file 1 sorts after file 7')
+  assert.throws(
+    () => parsePosition('0000000013.0000000049583801.1.000000000003;binlog.000001;x;;11'),
+    /file does not match/,
+  )
+  const build = positionBuilder('binlog.000002', 99, PHASE_STREAM, '0-1-5', '0-1-4', 3)
+  assert.equal(
+    build(2),
+    formatPosition(
+      p({ file: 'binlog.000002', offset: 99, index: 2, gtid: '0-1-5', resume: '0-1-4', base: 3 }),
+    ),
+  )
+})
