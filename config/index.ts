@@ -1,5 +1,6 @@
 import { SOURCES } from '../connectors/index.js'
 import { SINKS } from '../sinks/index.js'
+import { TRANSFORMS } from '../transforms/index.js'
 import type { Env } from './interpolate.js'
 import { loadConfigWith, parseConfigWith, type LoadedConfig } from './load.js'
 import { buildConfigSchema } from './schema.js'
@@ -9,8 +10,8 @@ export type { Env } from './interpolate.js'
 export type { LoadedConfig } from './load.js'
 export type { ConnectorConfig, PipelineConfig, SluiceConfig } from './schema.js'
 
-/** The root config schema over every registered source and sink. */
-export const configSchema = buildConfigSchema(SOURCES, SINKS)
+/** The root config schema over every registered source, sink and transform. */
+export const configSchema = buildConfigSchema(SOURCES, SINKS, TRANSFORMS)
 
 /**
  * Loads a config file: parse (YAML with positions), interpolate (`${VAR}`, `${file:...}`),

@@ -19,6 +19,7 @@ import type { z } from 'zod'
 import { ConfigError } from '../pipeline/errors.js'
 import { ConfigInvalidError, formatPath, redactSecrets, type ConfigProblem } from './errors.js'
 import { interpolateDocument, type Env } from './interpolate.js'
+import { recordLocations } from './locations.js'
 import { withDerivedDefaults, type ConfigSchema, type SluiceConfig } from './schema.js'
 
 /** A validated config and the interpolated values logging must redact. */
@@ -88,7 +89,12 @@ export function parseConfigWith(
   if (!result.success && promoteWholeValues(result.error.issues, doc, interp.whole, data)) result = validate()
 
   if (result.success && problems.length === 0) {
-    return { config: withDerivedDefaults(result.data), secrets: interp.secrets }
+    const config = withDerivedDefaults(result.data)
+    recordLocations(config, (path) => {
+      const { line, col } = lineCounter.linePos(locate(doc, path, 'value'))
+      return `${file}:${line}:${col}`
+    })
+    return { config, secrets: interp.secrets }
   }
   for (const issue of result.error?.issues ?? []) {
     // The unresolved `${...}` at a failed path was reported already; its type errors are noise.

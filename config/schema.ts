@@ -1,6 +1,8 @@
 import { z } from 'zod'
 import type { SinkEntry, SourceEntry } from '../pipeline/registry.js'
 import type { AvroOptions } from '../pipeline/source.js'
+import { checkPipelineTransforms } from '../transforms/config.js'
+import type { TransformEntry } from '../transforms/transform.js'
 
 /**
  * A validated `source:` block or `sinks:` entry. Its exact shape is the output of the
@@ -15,8 +17,8 @@ const PIPELINE_NAME = /^[A-Za-z0-9_-]{1,64}$/
 
 /** Discriminated union on `type` over registry entries, with errors that list the known types. */
 function connectorUnion(
-  kind: 'source' | 'sink',
-  entries: readonly (SourceEntry | SinkEntry)[],
+  kind: 'source' | 'sink' | 'transform',
+  entries: readonly (SourceEntry | SinkEntry | TransformEntry)[],
 ): z.ZodType<ConnectorConfig> {
   const known = entries.length === 0 ? '(none registered)' : entries.map((e) => e.type).join(', ')
   // Registry entries type their schema as ZodType<C>; each is a strict object with a `type`
@@ -88,11 +90,23 @@ const adminSchema = z
       .min(0)
       .max(65535)
       .default(8080)
-      .describe('TCP port (0: any free port).')
-      .meta({ examples: [8080] }),
+      .describe('TCP port (0: any free port; the bound address is logged as `admin API listening`).')
+      .meta({ examples: [8080, 0] }),
+    token: z
+      .string()
+      .min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`')
+      .optional()
+      .describe(
+        'Bearer token required on every route except /healthz (`Authorization: Bearer <token>`; the status ' +
+          'page also accepts it as the Basic-auth password). A secret: set it from the environment.',
+      )
+      .meta({ examples: ['${SLUICE_ADMIN_TOKEN}'] }),
   })
   .optional()
-  .describe('Admin HTTP API (health, metrics, status): accepted for forward compatibility; not served yet.')
+  .describe(
+    'Admin HTTP API: /healthz, /readyz, /metrics (Prometheus), /api/pipelines (status, pause, resume) and ' +
+      'the status page at /. Served only when this block is present.',
+  )
 
 const logSchema = z
   .strictObject({
@@ -127,7 +141,25 @@ function uniqueNames(pipelines: unknown, ctx: z.core.$RefinementCtx): void {
  * It validates and fills static defaults only; `avro.prefix` is derived afterwards by
  * withDerivedDefaults(). Every object is strict: an unknown key is an error.
  */
-export function buildConfigSchema(sources: readonly SourceEntry[], sinks: readonly SinkEntry[]) {
+export function buildConfigSchema(
+  sources: readonly SourceEntry[],
+  sinks: readonly SinkEntry[],
+  transforms: readonly TransformEntry[] = [],
+) {
+  const transformList = z
+    .array(connectorUnion('transform', transforms))
+    .describe(
+      'Per-event transforms, applied in order: columns, filter, route, mask, unwrap; `type` selects one.',
+    )
+  // A sink entry may carry its own `transforms` (applied after the pipeline's, for that sink
+  // only). Each sink's own schema knows nothing of it: the key is added to every sink schema
+  // here (safeExtend keeps the sink's refinements), and cli/run.ts takes it off again before
+  // the sink's create() sees the config.
+  const sinkEntries = sinks.map((e) =>
+    e.config instanceof z.ZodObject
+      ? { ...e, config: e.config.safeExtend({ transforms: transformList.optional() }) }
+      : e,
+  )
   const pipeline = z
     .strictObject({
       name: z
@@ -140,17 +172,9 @@ export function buildConfigSchema(sources: readonly SourceEntry[], sinks: readon
       ),
       // An empty tuple rather than array().max(0): zod aborts the whole parse on an
       // over-long array (before reading its items), which would hide other problems.
-      transforms: z
-        .tuple([], {
-          error: (iss) =>
-            iss.code === 'too_big'
-              ? 'transforms are not supported yet (issue #8); remove the transforms list'
-              : undefined,
-        })
-        .default([])
-        .describe('Per-event transforms (filter, route, mask, unwrap); not supported yet, must be empty.'),
+      transforms: transformList.default([]),
       sinks: z
-        .array(connectorUnion('sink', sinks))
+        .array(connectorUnion('sink', sinkEntries))
         .min(1, 'a pipeline needs at least one sink; add an entry under sinks')
         .describe('Where change events go; each sink receives every event. `type` selects the sink.'),
       avro: avroSchema,
@@ -169,6 +193,7 @@ export function buildConfigSchema(sources: readonly SourceEntry[], sinks: readon
         .describe('Back-pressure: at most this many bytes of events read but not yet durable in every sink.')
         .meta({ examples: [67_108_864] }),
     })
+    .superRefine(checkPipelineTransforms(transforms))
     .describe('One source, its tables, and the sinks its change events go to.')
 
   return z

@@ -40,6 +40,43 @@ export interface ChangeEvent {
   readonly transaction: TransactionInfo | null
   /** When Sluice processed the event (envelope `ts_ms`). */
   readonly ts_ms: number
+  /**
+   * Per-event destination override, set by the `route` transform (transforms/route.ts);
+   * absent when no route applies. Each field, when present, replaces the sink's own
+   * setting of the same name for this event only, and is a template in that setting's
+   * language (`${prefix}`, `${schema}`, `${table}`, `${key}`, a column name), filled by the
+   * sink per event exactly as it fills its configured template:
+   * - `topic`: the Kafka sink's `topic`;
+   * - `index`: the Elasticsearch sink's `index`;
+   * - `key`: the Redis sink's key template (and any sink's document/record key template).
+   * A sink without the matching setting ignores the field (the file sink ignores `route`).
+   */
+  readonly route?: EventRoute
+  /**
+   * Set by the `unwrap` transform (transforms/unwrap.ts, Debezium's ExtractNewRecordState):
+   * the sink writes `unwrapped.row`, a flat record of `unwrapped.schema` (encode it with
+   * `codecFor(unwrapped.schema, avro).valueSchema`), instead of the envelope. The row is
+   * `after` (or `before` for a delete, or the key columns when the delete has no old
+   * image) plus `__op`, `__table`, `__position` and `__deleted` (`"true"` for deletes,
+   * else `"false"`). The key is unchanged (`key`, `table`'s Key schema). A sink that
+   * honours it keeps its own delete handling: Kafka keeps tombstones as configured (the
+   * rewritten delete record, then the tombstone when `tombstones` is on).
+   */
+  readonly unwrapped?: UnwrappedRow
+}
+
+/** ChangeEvent.route: destination templates overriding the sink's own for one event. */
+export interface EventRoute {
+  readonly topic?: string
+  readonly index?: string
+  readonly key?: string
+}
+
+/** ChangeEvent.unwrapped: the flat record a sink writes instead of the envelope. */
+export interface UnwrappedRow {
+  /** Derived table schema of the flat record: the table's columns plus the `__` fields. */
+  readonly schema: TableSchema
+  readonly row: Row
 }
 
 /** The `source` block: common fields plus connector-specific ones (txId, lsn, gtid, file, pos...). */

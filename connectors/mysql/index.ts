@@ -1,5 +1,6 @@
 import type { SourceEntry } from '../../pipeline/registry.js'
 import { mysqlConfig, type MysqlConfig } from './config.js'
+import { createMysqlScanner } from './scan.js'
 import { createMysqlSource } from './source.js'
 
 /** Registry entry of the MySQL/MariaDB source. */
@@ -7,4 +8,5 @@ export const mysqlEntry: SourceEntry<MysqlConfig> = {
   type: 'mysql',
   config: mysqlConfig,
   create: createMysqlSource,
+  scan: createMysqlScanner,
 }

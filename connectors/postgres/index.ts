@@ -1,5 +1,6 @@
 import type { SourceEntry } from '../../pipeline/registry.js'
 import { postgresConfig, type PostgresConfig } from './config.js'
+import { createPostgresScanner } from './scan.js'
 import { createPostgresSource } from './source.js'
 
 /** Registry entry of the Postgres source. */
@@ -8,4 +9,5 @@ export const postgresEntry: SourceEntry<PostgresConfig> = {
   config: postgresConfig,
   create: createPostgresSource,
   cleanup: (cfg, ctx) => createPostgresSource(cfg, ctx).cleanup(),
+  scan: createPostgresScanner,
 }

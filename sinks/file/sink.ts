@@ -1,8 +1,9 @@
 import { mkdir, open, readdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Logger } from 'pino'
-import { codecFor, type TableCodec } from '../../avro/codec.js'
-import { envelopeToJson } from '../../avro/json.js'
+import type { Type } from 'avsc'
+import { codecFor, compileSchema, type TableCodec } from '../../avro/codec.js'
+import { envelopeToJson, jsonValue } from '../../avro/json.js'
 import { EncodeError, PreconditionError, SinkError, SluiceError } from '../../pipeline/errors.js'
 import type { ChangeBatch, ChangeEvent } from '../../pipeline/event.js'
 import type { TableSchema } from '../../pipeline/schema.js'
@@ -104,18 +105,36 @@ interface Format {
   block(data: Buffer, count: number, sync: Buffer): Promise<Buffer>
 }
 
+/**
+ * Codecs of flat rows (`ChangeEvent.unwrapped`, the unwrap transform): their files hold the
+ * row record (`valueSchema`: columns plus `__op`, `__table`, `__position`, `__deleted`)
+ * instead of the keyed envelope. A codec is flat for good: unwrap derives its own
+ * TableSchema objects, so no codec serves both shapes.
+ */
+const flatTypes = new WeakMap<TableCodec, Type>()
+
+/** The codec for an event: of its flat row's schema when unwrapped, else of its table. */
+function codecOf(ev: ChangeEvent, avro: AvroOptions): TableCodec {
+  if (!ev.unwrapped) return codecFor(ev.table, avro)
+  const c = codecFor(ev.unwrapped.schema, avro)
+  if (!flatTypes.has(c)) flatTypes.set(c, compileSchema(c.valueSchema))
+  return c
+}
+
 function avroFormat(codec: 'null' | 'deflate'): Format {
   return {
     ext: 'avro',
     header: (schemaJson, sync) => ocfHeader(schemaJson, codec, sync),
     append(c, ev, into) {
       // The event has the Envelope's field names: encode it as is (see TableCodec.encodeEnvelope).
-      const value = ev
-      let end = c.keyedType.encode(value, into.buf, into.len)
+      const flat = ev.unwrapped ? flatTypes.get(c) : undefined
+      const type = flat ?? c.keyedType
+      const value = flat ? ev.unwrapped!.row : ev
+      let end = type.encode(value, into.buf, into.len)
       if (end < 0) {
         // avsc returns minus the number of bytes past the end of the buffer the record needs.
         ensure(into, into.buf.length - into.len - end)
-        end = c.keyedType.encode(value, into.buf, into.len)
+        end = type.encode(value, into.buf, into.len)
         if (end < 0) throw new Error(`record does not fit after growing the block buffer by ${-end} bytes`)
       }
       into.len = end
@@ -130,7 +149,8 @@ const jsonlFormat: Format = {
   ext: 'jsonl',
   header: () => Buffer.alloc(0),
   append(c, ev, into) {
-    const line = JSON.stringify(envelopeToJson(c, ev)) + '\n'
+    const record = ev.unwrapped ? jsonValue(c.valueSchema, ev.unwrapped.row) : envelopeToJson(c, ev)
+    const line = JSON.stringify(record) + '\n'
     ensure(into, Buffer.byteLength(line))
     into.len += into.buf.write(line, into.len, 'utf8')
     into.count++
@@ -142,7 +162,10 @@ const jsonlFormat: Format = {
 const schemaJsonCache = new WeakMap<TableCodec, string>()
 function schemaJsonOf(codec: TableCodec): string {
   let s = schemaJsonCache.get(codec)
-  if (s === undefined) schemaJsonCache.set(codec, (s = JSON.stringify(codec.keyedSchema)))
+  if (s === undefined) {
+    s = JSON.stringify(flatTypes.has(codec) ? codec.valueSchema : codec.keyedSchema)
+    schemaJsonCache.set(codec, s)
+  }
   return s
 }
 
@@ -280,13 +303,14 @@ export class FileSink implements Sink {
     const ends: number[] = new Array<number>(events.length)
     const tables: TableSchema[] = new Array<TableSchema>(events.length)
     const codecs: TableCodec[] = new Array<TableCodec>(events.length)
-    let lastTable: TableSchema | null = null
+    let lastSchema: TableSchema | null = null
     let codec: TableCodec | null = null
     for (let i = 0; i < events.length; i++) {
       const ev = events[i]!
-      if (ev.table !== lastTable) {
-        lastTable = ev.table
-        codec = codecFor(ev.table, this.avro)
+      const schema = ev.unwrapped?.schema ?? ev.table
+      if (schema !== lastSchema) {
+        lastSchema = schema
+        codec = codecOf(ev, this.avro)
       }
       try {
         this.format.append(codec!, ev, scratch)
@@ -422,7 +446,7 @@ export class FileSink implements Sink {
   ): Promise<void> | undefined {
     const s = this.seriesOf(table)
     const f = s.file
-    if (f && f.table === table) {
+    if (f && f.table === table && f.codec === codec) {
       copyRecord(f.pending, data, start, end)
       return f.pending.len >= BLOCK_BYTES ? this.endBlock(s, true) : undefined
     }

@@ -197,7 +197,7 @@ describe('loadConfig: problems point at the offending node', () => {
   it('reports an unknown key in a sink at the key itself', async () => {
     const e = await problemsOf(() => load('unknown-key-sink.yaml'))
     assert.deepEqual(where(e.problems), [
-      "10:9 pipelines[0].sinks[0].compression: unknown key 'compression'; known keys: type, path, format",
+      "10:9 pipelines[0].sinks[0].compression: unknown key 'compression'; known keys: type, path, format, transforms",
     ])
   })
 
@@ -246,10 +246,10 @@ describe('loadConfig: problems point at the offending node', () => {
     )
   })
 
-  it('rejects a non-empty transforms list, naming the issue', async () => {
+  it('rejects a transform of an unregistered type, naming the known ones', async () => {
     const e = await problemsOf(() => load('transforms-not-empty.yaml'))
     assert.deepEqual(where(e.problems), [
-      '8:7 pipelines[0].transforms: transforms are not supported yet (issue #8); remove the transforms list',
+      '8:15 pipelines[0].transforms[0].type: unknown transform type; known types: (none registered)',
     ])
   })
 

@@ -65,7 +65,7 @@ describe('buildConfigSchema', () => {
     assert.deepEqual(
       r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
       [
-        'pipelines.1.transforms: transforms are not supported yet (issue #8); remove the transforms list',
+        'pipelines.1.transforms.0.type: missing transform type; set type to one of: (none registered)',
         'pipelines.2.name: must be 1 to 64 letters, digits, _ or -',
         "pipelines.1.name: duplicate pipeline name 'p-1' (already used by pipelines[0]); pipeline names must be unique",
         "pipelines.3.name: duplicate pipeline name 'p-1' (already used by pipelines[0]); pipeline names must be unique",
