@@ -2,7 +2,9 @@
 import { parseArgs } from 'node:util'
 import { VERSION } from '../pipeline/version.js'
 import { cleanupCommand, runCommand } from './run.js'
+import { statusCommand } from './status.js'
 import { validateCommand } from './validate.js'
+import { verifyMain } from './verify.js'
 
 const HELP = `sluice ${VERSION} — change data capture from Postgres to Avro change events
 
@@ -10,6 +12,9 @@ Usage:
   sluice run -c FILE [PIPELINE...]      run the pipelines of FILE (all, or those named)
   sluice validate -c FILE               check FILE and print every problem
   sluice cleanup -c FILE PIPELINE       drop the pipeline's replication slot, publication and state
+  sluice verify -c FILE PIPELINE        compare the source tables with the pipeline's cache/index sinks
+      [--chunk-size N] [--recheck-ms MS] [--examples N] [--json]   (exit 0 in sync, 1 drift, 2 error)
+  sluice status [-c FILE | --url URL] [--token TOKEN]   print the pipelines of a running sluice (admin API)
   sluice --version
   sluice --help
 
@@ -25,6 +30,12 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c', default: 'sluice.yaml' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
+      'chunk-size': { type: 'string' },
+      'recheck-ms': { type: 'string' },
+      examples: { type: 'string' },
+      json: { type: 'boolean' },
+      url: { type: 'string' },
+      token: { type: 'string' },
     },
   })
   if (values.version) {
@@ -48,6 +59,10 @@ async function main(argv: string[]): Promise<number> {
         return 2
       }
       return cleanupCommand(file, rest[0]!)
+    case 'verify':
+      return verifyMain(file, rest, values)
+    case 'status':
+      return statusCommand({ config: file, url: values.url, token: values.token })
     default:
       process.stderr.write(`unknown command '${command}'\n\n${HELP}`)
       return 2

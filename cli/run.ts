@@ -1,13 +1,19 @@
 import type { Logger } from 'pino'
+import { AdminMetrics } from '../admin/metrics.js'
+import { PipelineHandle } from '../admin/pipelines.js'
+import { AdminServer } from '../admin/server.js'
 import { loadConfig } from '../config/index.js'
 import type { PipelineConfig, SluiceConfig } from '../config/schema.js'
 import { SOURCES } from '../connectors/index.js'
 import { SluiceError } from '../pipeline/errors.js'
+import type { PipelineMetrics, RateWindow } from '../pipeline/metrics.js'
 import type { SinkEntry, SourceEntry } from '../pipeline/registry.js'
 import { PipelineRunner } from '../pipeline/runner.js'
 import { FileStateStore } from '../pipeline/state.js'
 import { supervise } from '../pipeline/supervisor.js'
 import { SINKS } from '../sinks/index.js'
+import { transformSink, transformSource } from '../transforms/index.js'
+import type { TransformConfig } from '../transforms/transform.js'
 import { createLogger } from './logger.js'
 import { progressBar } from './progress.js'
 
@@ -20,13 +26,24 @@ function entryFor<E extends { type: string }>(entries: readonly E[], type: strin
   return e
 }
 
+/** Where a runner reports to (the admin API); both optional. */
+export interface RunnerHooks {
+  readonly metrics?: PipelineMetrics
+  readonly throughput?: RateWindow
+}
+
 /** Builds the runner of one pipeline from its validated config. */
-export function buildPipeline(p: PipelineConfig, config: SluiceConfig, log: Logger): PipelineRunner {
+export function buildPipeline(
+  p: PipelineConfig,
+  config: SluiceConfig,
+  log: Logger,
+  hooks: RunnerHooks = {},
+): PipelineRunner {
   const plog = log.child({ pipeline: p.name })
   const src = p.source as { type: string }
   const sourceEntry = entryFor(SOURCES, src.type) as SourceEntry<unknown>
   const bar = process.stderr.isTTY ? progressBar(p.name) : null
-  const source = sourceEntry.create(p.source, {
+  const raw = sourceEntry.create(p.source, {
     pipeline: p.name,
     log: plog.child({ component: 'source', connector: src.type }),
     avro: p.avro,
@@ -35,14 +52,17 @@ export function buildPipeline(p: PipelineConfig, config: SluiceConfig, log: Logg
       runner.recordSnapshotProgress(progress)
     },
   })
+  const source = transformSource(raw, p.transforms as readonly TransformConfig[], p.name)
   const sinks = p.sinks.map((s, i) => {
-    const type = (s as { type: string }).type
-    const entry = entryFor(SINKS, type) as SinkEntry<unknown>
-    return entry.create(s, {
+    // A sink's own transforms wrap it; the sink itself never sees the key.
+    const { transforms, ...sinkConfig } = s as { type: string; transforms?: readonly TransformConfig[] }
+    const entry = entryFor(SINKS, sinkConfig.type) as SinkEntry<unknown>
+    const sink = entry.create(sinkConfig, {
       pipeline: p.name,
-      log: plog.child({ component: 'sink', sink: type, index: i }),
+      log: plog.child({ component: 'sink', sink: sinkConfig.type, index: i }),
       avro: p.avro,
     })
+    return transformSink(sink, transforms ?? [], p.name, i)
   })
   const runner: PipelineRunner = new PipelineRunner({
     name: p.name,
@@ -52,15 +72,20 @@ export function buildPipeline(p: PipelineConfig, config: SluiceConfig, log: Logg
     log: plog,
     maxInFlightEvents: p.max_in_flight_events,
     maxInFlightBytes: p.max_in_flight_bytes,
+    metrics: hooks.metrics,
+    throughput: hooks.throughput,
+    sinkLabels: p.sinks.map((s) => (s as { type: string }).type),
   })
   return runner
 }
 
 /** Loads the configuration and creates the root logger; prints the problems and returns null on failure. */
-async function loadOrReport(file: string): Promise<{ config: SluiceConfig; log: Logger } | null> {
+async function loadOrReport(
+  file: string,
+): Promise<{ config: SluiceConfig; log: Logger; secrets: readonly string[] } | null> {
   try {
     const { config, secrets } = await loadConfig(file)
-    return { config, log: createLogger(config.log.level, secrets) }
+    return { config, log: createLogger(config.log.level, secrets), secrets }
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`)
     return null
@@ -76,7 +101,7 @@ async function loadOrReport(file: string): Promise<{ config: SluiceConfig; log: 
 export async function runCommand(file: string, only: string[] = []): Promise<number> {
   const loaded = await loadOrReport(file)
   if (!loaded) return 1
-  const { config, log } = loaded
+  const { config, log, secrets } = loaded
   const pipelines = config.pipelines.filter((p) => only.length === 0 || only.includes(p.name))
   if (pipelines.length === 0) {
     log.error({ only }, 'no pipeline with that name in the configuration')
@@ -97,10 +122,23 @@ export async function runCommand(file: string, only: string[] = []): Promise<num
 
   let failed = false
   log.info({ pipelines: pipelines.map((p) => p.name) }, 'sluice starting')
+  const handles = pipelines.map((p) => new PipelineHandle(p.name))
+  const admin = await startAdmin(config, handles, secrets, log)
+  if (admin === 'failed') {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    return 1
+  }
+  const attempt = (p: PipelineConfig, i: number): PipelineRunner => {
+    const h = handles[i]!
+    const runner = buildPipeline(p, config, log, { metrics: admin?.metrics, throughput: h.throughput })
+    h.attach(runner)
+    return runner
+  }
   await Promise.all(
-    pipelines.map(async (p) => {
+    pipelines.map(async (p, i) => {
       try {
-        await supervise(p.name, () => buildPipeline(p, config, log), stop.signal, log)
+        await supervise(p.name, () => attempt(p, i), stop.signal, log)
         log.info({ pipeline: p.name }, 'pipeline stopped')
       } catch (err) {
         failed = true
@@ -110,10 +148,38 @@ export async function runCommand(file: string, only: string[] = []): Promise<num
       }
     }),
   )
+  await admin?.server.stop()
   process.off('SIGINT', onSignal)
   process.off('SIGTERM', onSignal)
   log.flush?.()
   return failed ? 1 : 0
+}
+
+/** Starts the admin API when the config has an `admin` block; 'failed' (logged) when it cannot listen. */
+async function startAdmin(
+  config: SluiceConfig,
+  pipelines: readonly PipelineHandle[],
+  secrets: readonly string[],
+  log: Logger,
+): Promise<{ server: AdminServer; metrics: AdminMetrics } | null | 'failed'> {
+  if (!config.admin) return null
+  const metrics = new AdminMetrics()
+  for (const p of pipelines) metrics.track(p)
+  const server = new AdminServer({
+    ...config.admin,
+    pipelines,
+    metrics,
+    secrets,
+    log: log.child({ component: 'admin' }),
+  })
+  try {
+    await server.start()
+  } catch (err) {
+    const e = err as SluiceError
+    log.error({ code: e.code, err }, e.message)
+    return 'failed'
+  }
+  return { server, metrics }
 }
 
 /** `sluice cleanup -c FILE PIPELINE`: drops the pipeline's slot and publication and its state. */

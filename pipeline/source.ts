@@ -24,6 +24,22 @@ export interface Source {
   acknowledge(position: string): Promise<void>
   /** Release connections. Called once, after the iteration ended. */
   stop(): Promise<void>
+  /**
+   * Read-only runtime status for the admin API and metrics; optional. Called at most about
+   * once a second while the pipeline runs, possibly concurrently with the iteration; it must
+   * not disturb it, and reports unknown values as null rather than failing.
+   */
+  status?(): Promise<SourceStatus>
+}
+
+/** What a source knows about itself that the events do not tell (see Source.status). */
+export interface SourceStatus {
+  /** What the source is reading now; null before it has started either. */
+  readonly phase: 'snapshot' | 'streaming' | null
+  /** Log bytes the server has written that the source has not confirmed yet (Postgres: current WAL LSN − slot's confirmed_flush_lsn). */
+  readonly lagBytes: number | null
+  /** Log bytes the server keeps for this source (Postgres: current WAL LSN − slot's restart_lsn). */
+  readonly retainedBytes: number | null
 }
 
 /** What a connector's create() gets besides its own validated config. */

@@ -26,6 +26,8 @@ export const DEFAULT_RETRY: RetryPolicy = {
 /** One attempt at running a pipeline (a fresh runner each time: sources and sinks reconnect). */
 export interface Attempt {
   run(signal: AbortSignal): Promise<void>
+  /** Whether the attempt got past its start-up checks (preflight, sinks opened, state read). */
+  readonly started?: boolean
 }
 
 /**
@@ -58,7 +60,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * attempt after a backoff: the failed attempt already committed what every sink made
  * durable, and the new one resumes from the state store, so nothing is lost and only
  * unacknowledged events are delivered again. A permanent error (wrong password, missing
- * slot, a rejected event) is rethrown at once: retrying cannot fix it.
+ * slot, a rejected event) is rethrown at once: retrying cannot fix it. So is any error while
+ * no attempt has yet got past its start-up checks: a source that cannot be reached at the
+ * very start is more likely a wrong address than an outage, and is reported at once.
  */
 export async function supervise(
   name: string,
@@ -69,14 +73,17 @@ export async function supervise(
   onRetry?: (err: SluiceError, attempt: number, delayMs: number) => void,
 ): Promise<void> {
   let failures = 0
+  let everStarted = false
   for (;;) {
     const started = Date.now()
+    const a = attempt()
     try {
-      await attempt().run(signal)
+      await a.run(signal)
       return
     } catch (err) {
       if (signal.aborted) return
-      if (!(err instanceof SluiceError) || !err.retriable) throw err
+      everStarted ||= a.started ?? true
+      if (!(err instanceof SluiceError) || !err.retriable || !everStarted) throw err
       if (Date.now() - started >= policy.healthyMs) failures = 0
       failures++
       if (policy.maxAttempts > 0 && failures > policy.maxAttempts) {

@@ -33,6 +33,41 @@ describe('supervise', () => {
     })
   })
 
+  test('a retriable error before any attempt got started is rethrown at once (a wrong address, not an outage)', async () => {
+    let made = 0
+    const err = retriable('PG_CONNECTION_FAILED')
+    await assert.rejects(
+      supervise(
+        'p',
+        () => (made++, { started: false, run: () => Promise.reject(err) }),
+        new AbortController().signal,
+        log,
+        fast,
+      ),
+      (e) => e === err,
+    )
+    assert.equal(made, 1)
+  })
+
+  test('once an attempt has started, later attempts failing at start-up are retried', async () => {
+    let made = 0
+    await supervise(
+      'p',
+      () => {
+        const n = ++made
+        // Attempt 1 runs, then fails; 2 and 3 cannot even connect (server restarting); 4 runs.
+        return {
+          started: n === 1 || n === 4,
+          run: async () => (n < 4 ? Promise.reject(retriable()) : undefined),
+        }
+      },
+      new AbortController().signal,
+      log,
+      fast,
+    )
+    assert.equal(made, 4)
+  })
+
   test('a permanent error is rethrown at once, without retrying', async () => {
     let made = 0
     const err = new SluiceError('PG_AUTH_FAILED', 'bad password')
