@@ -78,6 +78,7 @@ describe('loadConfig: valid files', () => {
       tables: ['public.customers', 'public.orders'],
       snapshot: 'initial',
       key_columns: {},
+      slot_wait_ms: 5_000,
       heartbeat_interval_ms: 0,
       status_interval_ms: 10_000,
     })

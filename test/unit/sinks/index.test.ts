@@ -5,11 +5,8 @@ import { SINKS } from '../../../sinks/index.js'
 import type { SinkContext } from '../../../pipeline/sink.js'
 
 describe('sink registry', () => {
-  it('lists the file and stdout sinks once each', () => {
-    assert.deepEqual(
-      SINKS.map((e) => e.type),
-      ['file', 'stdout'],
-    )
+  it('lists every sink once', () => {
+    assert.deepEqual(SINKS.map((e) => e.type).sort(), ['elasticsearch', 'file', 'kafka', 'redis', 'stdout'])
   })
 
   it('validates each entry with its own schema, defaults filled in, unknown keys refused', () => {
@@ -26,19 +23,25 @@ describe('sink registry', () => {
     assert.equal(file.config.safeParse({ type: 'file' }).success, false)
   })
 
-  it('creates at-least-once sinks', () => {
+  it('creates each sink with the delivery it declares: idempotent where a replay converges', () => {
     const ctx: SinkContext = {
       pipeline: 'shop',
       log: pino({ level: 'silent' }),
       avro: { types: 'debezium', prefix: 'shop', unsupported: 'fail' },
     }
-    const configs: Record<string, unknown> = {
-      file: { type: 'file', path: '/tmp/sluice-registry-test' },
-      stdout: { type: 'stdout' },
+    const cases: [string, unknown, 'idempotent' | 'at-least-once'][] = [
+      ['file', { type: 'file', path: '/tmp/sluice-registry-test' }, 'at-least-once'],
+      ['stdout', { type: 'stdout' }, 'at-least-once'],
+      ['kafka', { type: 'kafka', brokers: ['127.0.0.1:9092'] }, 'at-least-once'],
+      ['redis', { type: 'redis', url: 'redis://127.0.0.1:6379', mode: 'stream' }, 'at-least-once'],
+      ['redis', { type: 'redis', url: 'redis://127.0.0.1:6379', mode: 'cache' }, 'idempotent'],
+      ['elasticsearch', { type: 'elasticsearch', url: 'http://127.0.0.1:9200' }, 'idempotent'],
+    ]
+    for (const [type, config, delivery] of cases) {
+      const e = SINKS.find((x) => x.type === type)!
+      const sink = e.create(e.config.parse(config) as never, ctx)
+      assert.equal(sink.delivery, delivery, `${type} ${JSON.stringify(config)}`)
     }
-    for (const e of SINKS) {
-      const sink = e.create(e.config.parse(configs[e.type]) as never, ctx)
-      assert.equal(sink.delivery, 'at-least-once', e.type)
-    }
+    assert.deepEqual(new Set(cases.map((c) => c[0])), new Set(SINKS.map((e) => e.type)), 'every sink covered')
   })
 })
