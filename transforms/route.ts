@@ -37,8 +37,10 @@ export const routeConfig = z
     index: template("Elasticsearch index template, overriding the sink's `index`.").meta({
       examples: ['orders-${schema}'],
     }),
-    key: template("Key template (Redis key, record key), overriding the sink's own.").meta({
-      examples: ['order:${id}'],
+    key: template(
+      "Redis cache key template, overriding the sink's `key`; must contain `${key}` (the primary key).",
+    ).meta({
+      examples: ['orders:${key}'],
     }),
   })
   .superRefine((c, ctx) => {

@@ -11,7 +11,7 @@ import type { TransformEntry } from './transform.js'
  * honouring the field (see its doc comment) and adding its type here; configuring unwrap
  * in front of any other sink is a validation error rather than a silent no-op.
  */
-export const UNWRAP_SINKS: readonly string[] = ['file']
+export const UNWRAP_SINKS: readonly string[] = ['file', 'kafka']
 
 /** The fields unwrap adds to the row (Debezium ExtractNewRecordState `add.fields` + rewrite mode). */
 export const UNWRAP_FIELDS = ['__op', '__table', '__position', '__deleted'] as const
@@ -78,8 +78,8 @@ export const unwrapEntry: TransformEntry<UnwrapConfig> = {
             {
               path: ['type'],
               message:
-                `unwrap is not supported by the ${unsupported.join(', ')} sink yet (supported: ${UNWRAP_SINKS.join(', ')}); ` +
-                'put it under the transforms of a supported sink',
+                `unwrap does not apply to the ${unsupported.join(', ')} sink: it applies to sinks that write envelopes (${UNWRAP_SINKS.join(', ')}); ` +
+                'put it under the transforms of such a sink',
             },
           ]
         : []),

@@ -118,10 +118,18 @@ function bulkItems(body: unknown): BulkItemResult[] {
 }
 
 /** A SearchClient over the configured flavor's official client. */
+/** The node URL without credentials, and the credentials (the sink's own fields win over the URL's). */
+export function connectionOf(config: ElasticsearchConfig): {
+  node: string
+  username?: string | undefined
+  password?: string | undefined
+} {
+  const { node, username, password } = splitUrl(config.url)
+  return { node, username: config.username ?? username, password: config.password ?? password }
+}
+
 export function createSearchClient(config: ElasticsearchConfig): SearchClient {
-  const { node, username: urlUser, password: urlPassword } = splitUrl(config.url)
-  const username = config.username ?? urlUser
-  const password = config.password ?? urlPassword
+  const { node, username, password } = connectionOf(config)
   const common = {
     node,
     maxRetries: 0,

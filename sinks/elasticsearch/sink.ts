@@ -1,13 +1,15 @@
 import type { Logger } from 'pino'
-import { PreconditionError, SinkError, SluiceError } from '../../pipeline/errors.js'
+import { ConfigError, PreconditionError, SinkError, SluiceError } from '../../pipeline/errors.js'
 import type { ChangeBatch, ChangeEvent, Row } from '../../pipeline/event.js'
 import type { TableSchema } from '../../pipeline/schema.js'
 import type { Sink, SinkContext } from '../../pipeline/sink.js'
 import { documentRenderer, keyString } from '../document.js'
-import { createSearchClient, type BulkItemResult, type SearchClient } from './client.js'
+import { convertError, createSearchClient, type BulkItemResult, type SearchClient } from './client.js'
 import type { ElasticsearchConfig } from './config.js'
-import { indexNamer } from './index-name.js'
+import { indexNamer, INDEX_VARIABLES, unknownIndexVariables } from './index-name.js'
 import { tableMappings } from './mapping.js'
+import { readClient, type ReadClient } from './read-client.js'
+import { sweepOlderThan } from './sweep.js'
 import { versionOf, type VersionOf } from './version.js'
 
 /** Counters of an Elasticsearch sink since open (for tests, metrics and the benchmark). */
@@ -53,6 +55,9 @@ const MYSQL_TX_PREFIX = 28
 const sleepMs = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** The key columns' values of a row. */
+/** The sort key of a snapshot's final checkpoint: phase 0, index END. */
+const SNAPSHOT_END = /\.0\.999999999999$/
+
 function keyOfRow(table: TableSchema, row: Row): Row {
   const key: Row = {}
   for (const name of table.keyColumns) key[name] = row[name]
@@ -88,13 +93,18 @@ export class ElasticsearchSink implements Sink {
   private readonly log: Logger
   private readonly sleep: (ms: number) => Promise<void>
   private readonly random: () => number
-  private readonly indexName: (table: TableSchema) => string
+  private readonly prefix: string
+  /** Index namers by template text: the sink's `index` and every `route.index` seen. */
+  private readonly namers = new Map<string, (table: TableSchema) => string>()
   private readonly ensured = new Set<string>()
   /** `{"_index":"<index>",` per index, the start of every action line. */
   private readonly heads = new Map<string, string>()
   private tail: Promise<void> = Promise.resolve()
   private failure: unknown = undefined
   private versionFn: VersionOf | null = null
+  /** Indices that snapshot rows (`op: r`) went to since the last snapshot end. */
+  private readonly snapshotIndices = new Set<string>()
+  private reader: ReadClient | null = null
   private lastTx = ''
   private lastVersion = 0n
 
@@ -107,7 +117,8 @@ export class ElasticsearchSink implements Sink {
     this.log = ctx.log.child({ component: 'sink', sink: 'elasticsearch' })
     this.sleep = deps.sleep ?? sleepMs
     this.random = deps.random ?? Math.random
-    this.indexName = indexNamer(config.index, ctx.avro.prefix)
+    this.prefix = ctx.avro.prefix
+    this.namers.set(config.index, indexNamer(config.index, this.prefix))
   }
 
   async open(): Promise<void> {
@@ -149,6 +160,7 @@ export class ElasticsearchSink implements Sink {
   async close(): Promise<void> {
     await this.tail
     await this.client.close()
+    await this.reader?.close().catch(() => undefined)
   }
 
   /**
@@ -164,6 +176,30 @@ export class ElasticsearchSink implements Sink {
     this.lastVersion = this.versionFn(p)
     this.lastTx = p.slice(0, connector === 'postgresql' ? PG_TX_PREFIX : MYSQL_TX_PREFIX)
     return this.lastVersion
+  }
+
+  /**
+   * The index of an event: from its `route.index` (the route transform) when it has one,
+   * else from the sink's `index`; both are templates with the same variables and rules.
+   */
+  private indexOf(ev: ChangeEvent): string {
+    const template = ev.route?.index ?? this.config.index
+    let namer = this.namers.get(template)
+    if (namer === undefined) {
+      // Only a route's template can get here: the sink's own was checked at validation.
+      const unknown = unknownIndexVariables(template)
+      if (unknown.length > 0) {
+        throw new ConfigError(
+          'TRANSFORM_ROUTE_TEMPLATE',
+          `the route transform's index '${template}' (table ${ev.table.schema}.${ev.table.table}) uses ` +
+            `unknown variable(s) ${unknown.map((v) => '${' + v + '}').join(', ')}; the elasticsearch sink ` +
+            `knows ${INDEX_VARIABLES.map((v) => '${' + v + '}').join(', ')}: fix the route's index`,
+        )
+      }
+      namer = indexNamer(template, this.prefix)
+      this.namers.set(template, namer)
+    }
+    return namer(ev.table)
   }
 
   private noKey(table: TableSchema): SinkError {
@@ -204,11 +240,11 @@ export class ElasticsearchSink implements Sink {
         throw new SinkError(
           'ES_TRUNCATE',
           `table ${table.schema}.${table.table} was truncated; the search sink cannot apply a truncate: ` +
-            `empty the index '${this.indexName(table)}' by hand and restart, or set on_truncate: ignore`,
+            `empty the index '${this.indexOf(ev)}' by hand and restart, or set on_truncate: ignore`,
         )
       }
       if (table.keyColumns.length === 0 || ev.key === null) throw this.noKey(table)
-      const index = this.indexName(table)
+      const index = this.indexOf(ev)
       if (this.config.create_index && !this.ensured.has(index)) {
         await this.ensureIndex(index, table)
         this.ensured.add(index)
@@ -248,7 +284,32 @@ export class ElasticsearchSink implements Sink {
   }
 
   private async apply(batch: ChangeBatch): Promise<void> {
+    await this.applyEvents(batch)
+    if (SNAPSHOT_END.test(batch.checkpoint.split(';')[0]!)) await this.sweep(batch.checkpoint)
+  }
+
+  /**
+   * The snapshot whose end is `checkpoint` is complete: documents of the indices it wrote
+   * that are older than it were not read by it, so their rows are gone (see sweep.ts).
+   */
+  private async sweep(checkpoint: string): Promise<void> {
+    const indices = [...this.snapshotIndices].sort()
+    this.snapshotIndices.clear()
+    if (indices.length === 0 || !this.versionFn) return
+    const version = this.versionFn(checkpoint)
+    this.reader ??= readClient(this.config).client
+    for (const index of indices) {
+      const n = await sweepOlderThan(this.reader, this.client, index, version).catch((err: unknown) => {
+        throw err instanceof SluiceError ? err : convertError(err, this.config.url, `sweep of index ${index}`)
+      })
+      if (n > 0)
+        this.log.info({ index, documents: n }, 'search sink: removed documents missing from the snapshot')
+    }
+  }
+
+  private async applyEvents(batch: ChangeBatch): Promise<void> {
     if (batch.events.length === 0) return
+    for (const ev of batch.events) if (ev.op === 'r') this.snapshotIndices.add(this.indexOf(ev))
     const actions = await this.actions(batch)
     let chunk: Action[] = []
     let bytes = 0

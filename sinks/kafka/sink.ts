@@ -1,8 +1,8 @@
 import type { Type } from 'avsc'
 import { CompressionTypes, Kafka, logLevel, type Admin, type Message, type Producer } from 'kafkajs'
 import type { Logger } from 'pino'
-import { codecFor, type TableCodec } from '../../avro/codec.js'
-import { EncodeError, PreconditionError, SinkError, SluiceError } from '../../pipeline/errors.js'
+import { codecFor, compileSchema } from '../../avro/codec.js'
+import { ConfigError, EncodeError, PreconditionError, SinkError, SluiceError } from '../../pipeline/errors.js'
 import type { ChangeBatch, ChangeEvent, TransactionSummary } from '../../pipeline/event.js'
 import type { AvroSchema, TableSchema } from '../../pipeline/schema.js'
 import type { Sink, SinkContext } from '../../pipeline/sink.js'
@@ -41,9 +41,18 @@ interface SchemaRef {
   readonly header: Buffer
 }
 
-/** Everything the sink needs to write the events of one TableSchema object. */
+/**
+ * Everything the sink needs to write the events of one value schema to one topic: the
+ * table's envelope, or the flat row of `ChangeEvent.unwrapped`, whose TableSchema object
+ * (derived once per table by the unwrap transform) serves only flat rows.
+ */
 interface TableTarget {
-  readonly codec: TableCodec
+  /** The Key record of the event's table; null when the table has no key. */
+  readonly keyType: Type | null
+  /** The Envelope record, or the flat row record when `flat`. */
+  readonly valueType: Type
+  /** The value is `ev.unwrapped.row` rather than the event itself. */
+  readonly flat: boolean
   readonly topic: string
   readonly key: SchemaRef | null
   readonly value: SchemaRef
@@ -105,13 +114,15 @@ export class KafkaSink implements Sink {
   readonly delivery = 'at-least-once' as const
 
   private readonly kafka: Kafka
-  private readonly topicOf: TopicTemplate
+  /** Compiled topic templates by their text: the sink's `topic` and every `route.topic` seen. */
+  private readonly topicTemplates = new Map<string, TopicTemplate>()
   private readonly registry: RegistryClient | null
   private readonly sleep: (ms: number) => Promise<void>
   private admin: Admin | null = null
   private producer: Producer | null = null
   private topics: TopicCreator | null = null
-  private readonly targets = new WeakMap<TableSchema, TableTarget>()
+  /** Per value schema (`ev.unwrapped?.schema ?? ev.table`), per topic template text. */
+  private readonly targets = new WeakMap<TableSchema, Map<string, TableTarget>>()
   /** Single-object mode: fingerprints (hex) already written to the schema topic. */
   private readonly published = new Set<string>()
   private txTarget: { key: SchemaRef; value: SchemaRef; topic: string } | null = null
@@ -134,7 +145,7 @@ export class KafkaSink implements Sink {
     private readonly log: Logger,
     deps: KafkaSinkDeps = {},
   ) {
-    this.topicOf = compileTopicTemplate(config.topic, avro.prefix)
+    this.topicTemplates.set(config.topic, compileTopicTemplate(config.topic, avro.prefix))
     this.schemaTopic = topicName(`${avro.prefix}.schemas`)
     this.transactionTopic = topicName(`${avro.prefix}.transaction`)
     this.registry = config.registry
@@ -367,7 +378,8 @@ export class KafkaSink implements Sink {
 
   /** Topic creation and schema announcement for every table seen for the first time. */
   private async prepare(group: readonly Pending[]): Promise<void> {
-    const seen = new Set<TableSchema>()
+    // First event of every (value schema, topic template) pair without a target yet.
+    const todo = new Map<TableSchema, Map<string, ChangeEvent>>()
     let tx = false
     for (const p of group) {
       const b = p.batch
@@ -375,24 +387,68 @@ export class KafkaSink implements Sink {
       if (b.transactions?.length) tx = true
       for (const ev of b.events) {
         if (ev.transaction) tx = true
-        if (!this.targets.has(ev.table)) seen.add(ev.table)
+        const schema = ev.unwrapped?.schema ?? ev.table
+        const template = ev.route?.topic ?? this.config.topic
+        if (this.targets.get(schema)?.has(template)) continue
+        let pending = todo.get(schema)
+        if (!pending) todo.set(schema, (pending = new Map()))
+        if (!pending.has(template)) pending.set(template, ev)
       }
     }
     if (tx && this.config.transaction_topic && !this.txTarget) await this.prepareTransactions()
-    for (const table of seen) this.targets.set(table, await this.prepareTable(table))
+    for (const [schema, pending] of todo) {
+      for (const [template, ev] of pending) {
+        const target = await this.prepareTarget(ev, template)
+        let byTemplate = this.targets.get(schema)
+        if (!byTemplate) this.targets.set(schema, (byTemplate = new Map()))
+        byTemplate.set(template, target)
+      }
+    }
   }
 
-  private async prepareTable(table: TableSchema): Promise<TableTarget> {
+  /** The compiled topic template of `text` (the sink's `topic` or `ev.route.topic`). */
+  private topicTemplate(text: string, ev: ChangeEvent): TopicTemplate {
+    let t = this.topicTemplates.get(text)
+    if (!t) {
+      try {
+        t = compileTopicTemplate(text, this.avro.prefix)
+      } catch (err) {
+        // Only a route's template can get here: the sink's own was checked at validation.
+        throw new ConfigError(
+          'TRANSFORM_ROUTE_TEMPLATE',
+          `the route transform's topic '${text}' (table ${ev.table.schema}.${ev.table.table}) cannot be ` +
+            `used by the kafka sink: ${messageOf(err)}; fix the route's topic`,
+          { cause: err },
+        )
+      }
+      this.topicTemplates.set(text, t)
+    }
+    return t
+  }
+
+  /** Topic, schemas and their announcement for the events like `ev` under topic template `template`. */
+  private async prepareTarget(ev: ChangeEvent, template: string): Promise<TableTarget> {
+    const table = ev.table
     const codec = codecFor(table, this.avro)
-    const topic = this.topicOf(table)
+    const topic = this.topicTemplate(template, ev)(table)
     await this.topics!.ensure([{ topic, compact: true }])
     const name = `${table.schema}.${table.table}`
-    const value = await this.announce(topic, 'value', codec.envelopeSchema, codec.envelopeType, name)
+    let valueType: Type
+    let value: SchemaRef
+    if (ev.unwrapped) {
+      // The flat row record, announced exactly like an envelope (subject `<topic>-value`).
+      const flat = codecFor(ev.unwrapped.schema, this.avro).valueSchema
+      valueType = compileSchema(flat)
+      value = await this.announce(topic, 'value', flat, valueType, name)
+    } else {
+      valueType = codec.envelopeType
+      value = await this.announce(topic, 'value', codec.envelopeSchema, valueType, name)
+    }
     const key =
       codec.keySchema && codec.keyType
         ? await this.announce(topic, 'key', codec.keySchema, codec.keyType, name)
         : null
-    return { codec, topic, key, value }
+    return { keyType: codec.keyType ?? null, valueType, flat: ev.unwrapped !== undefined, topic, key, value }
   }
 
   private async prepareTransactions(): Promise<void> {
@@ -461,12 +517,16 @@ export class KafkaSink implements Sink {
       if (!b) continue
       const summaries = this.config.transaction_topic ? b.transactions : undefined
       const ended = new Set<string>()
-      let last: TableSchema | null = null
+      let lastSchema: TableSchema | null = null
+      let lastTemplate: string | null = null
       let target: TableTarget | null = null
       for (const ev of b.events) {
-        if (ev.table !== last) {
-          last = ev.table
-          target = this.targets.get(ev.table)!
+        const schema = ev.unwrapped?.schema ?? ev.table
+        const template = ev.route?.topic ?? this.config.topic
+        if (schema !== lastSchema || template !== lastTemplate) {
+          lastSchema = schema
+          lastTemplate = template
+          target = this.targets.get(schema)!.get(template)!
         }
         if (this.txTarget && ev.transaction && ev.transaction.id !== this.openTx) {
           const prev = this.openTx
@@ -496,8 +556,10 @@ export class KafkaSink implements Sink {
     let key: Buffer | null = null
     let value: Buffer
     try {
-      if (t.key && t.codec.keyType && ev.key) key = arena.put(t.key.header, t.codec.keyType, ev.key)
-      value = arena.put(t.value.header, t.codec.envelopeType, ev)
+      if (t.key && t.keyType && ev.key) key = arena.put(t.key.header, t.keyType, ev.key)
+      // An envelope is the event itself (its fields carry the Envelope's names); a flat row is
+      // the unwrap transform's record, `__deleted: "true"` for a delete.
+      value = arena.put(t.value.header, t.valueType, t.flat ? ev.unwrapped!.row : ev)
     } catch (err) {
       throw new EncodeError(
         'KAFKA_ENCODE_FAILED',

@@ -1,8 +1,8 @@
 import { documentRenderer, keyString, type Document } from '../document.js'
-import { EncodeError, SinkError } from '../../pipeline/errors.js'
+import { ConfigError, EncodeError, SinkError } from '../../pipeline/errors.js'
 import type { ChangeEvent, Row } from '../../pipeline/event.js'
 import type { TableSchema } from '../../pipeline/schema.js'
-import type { RedisConfig } from './config.js'
+import { hasHashTag, placeholders, TEMPLATE_VARS, type RedisConfig } from './config.js'
 import { GUARD_SHA } from './scripts.js'
 import { compileTemplate, type TableTemplate } from './template.js'
 
@@ -91,6 +91,9 @@ export class CacheEncoder {
   /** The guard script's first three arguments: row TTL, live version TTL, tombstone TTL. */
   readonly ttlArgs: readonly [string, string, string]
   private readonly template: (t: TableSchema) => TableTemplate
+  private readonly prefix: string
+  /** Compiled `route.key` templates (the route transform) by their text. */
+  private readonly routed = new Map<string, (t: TableSchema) => TableTemplate>()
   /** Table patterns already recorded in the tables set by this process. */
   private readonly registered = new Set<string>()
 
@@ -100,6 +103,7 @@ export class CacheEncoder {
     /** Key of the set listing the SCAN patterns of every table this pipeline wrote. */
     private readonly tablesKey: string,
   ) {
+    this.prefix = prefix
     this.template = compileTemplate(config.key, prefix)
     // A live row's version outlives its value by the tombstone TTL, so an expired row is
     // protected like a deleted one; without a row TTL the version lives as long as the row.
@@ -108,9 +112,40 @@ export class CacheEncoder {
     this.ttlArgs = [String(config.ttl_ms), String(live), String(config.tombstone_ttl_ms)]
   }
 
-  /** The key template resolved for a table. */
-  templateOf(t: TableSchema): TableTemplate {
-    return this.template(t)
+  /**
+   * The key template resolved for an event's table: its `route.key` (the route transform)
+   * when it has one, else the sink's `key`. A route's template gets the same checks as the
+   * sink's own (config.ts), when it is first seen.
+   */
+  templateOf(ev: ChangeEvent): TableTemplate {
+    const text = ev.route?.key
+    if (text === undefined || text === this.config.key) return this.template(ev.table)
+    let compiled = this.routed.get(text)
+    if (!compiled) {
+      const problem = this.routeProblem(text)
+      if (problem) {
+        throw new ConfigError(
+          'TRANSFORM_ROUTE_TEMPLATE',
+          `the route transform's key '${text}' (table ${ev.table.schema}.${ev.table.table}) cannot be used ` +
+            `as a redis cache key: ${problem}; fix the route's key`,
+        )
+      }
+      compiled = compileTemplate(text, this.prefix)
+      this.routed.set(text, compiled)
+    }
+    return compiled(ev.table)
+  }
+
+  /** What is wrong with a route's key template for this sink (the checks of config.ts), or null. */
+  private routeProblem(text: string): string | null {
+    const unknown = placeholders(text).filter((p) => !(TEMPLATE_VARS as readonly string[]).includes(p))
+    if (unknown.length > 0)
+      return `unknown placeholder '\${${unknown[0]}}'; use ` + TEMPLATE_VARS.map((v) => `\${${v}}`).join(', ')
+    if (!placeholders(text).includes('key'))
+      return "it must contain '${key}', or every row would share one key"
+    if ((this.config.cluster || this.config.nodes !== undefined) && !hasHashTag(text))
+      return "with a cluster it needs a hash tag, e.g. 'order:{${key}}'"
+    return null
   }
 
   /** The version key of a value key. */
@@ -133,7 +168,7 @@ export class CacheEncoder {
           'add a primary key to it, leave it out of this pipeline, or use mode: stream',
       )
     }
-    const tpl = this.template(t)
+    const tpl = this.templateOf(ev)
     if (!this.registered.has(tpl.pattern)) {
       this.registered.add(tpl.pattern)
       out.command(['sadd', this.tablesKey, tpl.pattern])

@@ -2,7 +2,6 @@ import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } fr
 import type { Logger } from 'pino'
 import { PreconditionError, SinkError, SluiceError } from '../../pipeline/errors.js'
 import type { ChangeBatch, ChangeEvent } from '../../pipeline/event.js'
-import type { TableSchema } from '../../pipeline/schema.js'
 import type { Sink, SinkContext } from '../../pipeline/sink.js'
 import { CacheEncoder, CommandList, versionOf, type Command } from './cache.js'
 import { redactUrl, type RedisConfig } from './config.js'
@@ -275,7 +274,7 @@ export class RedisSink implements Sink {
       }
       await this.send(out.finish())
       out = this.commandList()
-      await this.truncate(ev.table, versionOf(ev.position))
+      await this.truncate(ev, versionOf(ev.position))
     }
     await this.send(out.finish())
     const end = versionOf(batch.checkpoint)
@@ -289,8 +288,10 @@ export class RedisSink implements Sink {
    * A truncate deletes every key of the table, leaving tombstones at the truncate's version:
    * SCAN for the table's version keys (every row written has one) and apply a sweep to each.
    */
-  private async truncate(t: TableSchema, version: string): Promise<void> {
-    const pattern = this.cache!.templateOf(t).pattern
+  private async truncate(ev: ChangeEvent, version: string): Promise<void> {
+    const t = ev.table
+    // The keys of the template the table's rows were written under (its route's, when routed).
+    const pattern = this.cache!.templateOf(ev).pattern
     const n = await this.sweepPattern(pattern, version)
     this.log.debug({ table: `${t.schema}.${t.table}`, keys: n }, 'redis cache: truncate applied')
   }

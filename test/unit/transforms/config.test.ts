@@ -118,7 +118,7 @@ describe('transforms configuration', () => {
     assert.equal(got.length, 1)
     assert.match(
       got[0]!,
-      /^8:15 pipelines\[0\]\.transforms\[0\]\.type: unwrap is not supported by the stdout sink/,
+      /^8:15 pipelines\[0\]\.transforms\[0\]\.type: unwrap does not apply to the stdout sink: it applies to sinks that write envelopes \(file, kafka\)/,
     )
   })
 
