@@ -9,6 +9,7 @@ import type { ChangeBatch, ChangeEvent } from '../../pipeline/event.js'
 import type { TableSchema } from '../../pipeline/schema.js'
 import type { Sink, SinkContext } from '../../pipeline/sink.js'
 import type { AvroOptions } from '../../pipeline/source.js'
+import { GroupCommit, stoppedAfter } from '../group-commit.js'
 import type { FileConfig } from './config.js'
 import { newSyncMarker, ocfBlock, ocfHeader } from './ocf.js'
 
@@ -215,12 +216,6 @@ interface Encoded {
   readonly codecs: TableCodec[]
 }
 
-interface Pending {
-  readonly batch: Encoded | null
-  resolve(): void
-  reject(err: Error): void
-}
-
 /**
  * Writes change events to a series of files per table, as Avro Object Container Files or
  * JSON Lines. write() resolves once the batch's bytes are fsynced. Batches are applied
@@ -237,11 +232,16 @@ export class FileSink implements Sink {
   private readonly format: Format
   private readonly byName = new Map<string, Series>()
   private readonly byTable = new WeakMap<TableSchema, Series>()
-  private queue: Pending[] = []
+  /** The single writer loop (group commit); it holds the sink's failure. */
+  private readonly writer: GroupCommit<Encoded | null> = new GroupCommit<Encoded | null>({
+    commit: (group) => this.commit(group),
+    afterRound: () => this.armTimer(),
+    wrap: (err) => new SinkError('FILE_WRITE_FAILED', `file sink failed: ${String(err)}`, { cause: err }),
+    onFail: () => this.clearTimer(),
+    stopped: stoppedAfter('FILE_SINK_FAILED', 'file sink'),
+  })
   /** Where write() encodes a batch before copying it out at its exact size. */
   private readonly scratch = newBlockBuffer()
-  private running = false
-  private failure: SluiceError | null = null
   private closed = false
   private closing: Promise<void> | null = null
   private timer: NodeJS.Timeout | null = null
@@ -284,8 +284,7 @@ export class FileSink implements Sink {
     try {
       encoded = this.encode(batch.events)
     } catch (err) {
-      this.fail(err, [])
-      return Promise.reject(this.failure!)
+      return Promise.reject(this.writer.fail(err))
     }
     return this.enqueue(encoded)
   }
@@ -360,58 +359,17 @@ export class FileSink implements Sink {
   }
 
   private enqueue(batch: Encoded | null): Promise<void> {
-    if (this.failure) {
-      const f = this.failure
-      return Promise.reject(
-        new SinkError('FILE_SINK_FAILED', `file sink stopped after an earlier error: ${f.message}`, {
-          cause: f,
-        }),
-      )
-    }
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ batch, resolve, reject })
-      if (!this.running) void this.pump()
-    })
+    return this.writer.enqueue(batch)
   }
 
-  /** The single writer loop: takes everything queued as one group, commits it, repeats. */
-  private async pump(): Promise<void> {
-    this.running = true
-    try {
-      while (this.queue.length > 0) {
-        const group = this.queue
-        this.queue = []
-        try {
-          await this.commit(group)
-        } catch (err) {
-          this.fail(err, group)
-          return
-        }
-        for (const p of group) p.resolve()
-      }
-      this.armTimer()
-    } finally {
-      this.running = false
-    }
-  }
-
-  private fail(err: unknown, group: Pending[]): void {
-    this.failure =
-      err instanceof SluiceError
-        ? err
-        : new SinkError('FILE_WRITE_FAILED', `file sink failed: ${String(err)}`, { cause: err })
-    this.clearTimer()
-    const rejected = [...group, ...this.queue]
-    this.queue = []
-    // Not logged here: the rejection reaches the runner, which reports it once.
-    for (const p of rejected) p.reject(this.failure)
+  private get failure(): SluiceError | null {
+    return this.writer.failure
   }
 
   /** Writes every event of the group, then fsyncs each touched file and directory once. */
-  private async commit(group: readonly Pending[]): Promise<void> {
+  private async commit(group: readonly (Encoded | null)[]): Promise<void> {
     await this.rotateAged()
-    for (const p of group) {
-      const b = p.batch
+    for (const b of group) {
       if (!b) continue
       let start = 0
       for (let i = 0; i < b.ends.length; i++) {

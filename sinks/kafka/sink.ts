@@ -7,6 +7,7 @@ import type { ChangeBatch, ChangeEvent, TransactionSummary } from '../../pipelin
 import type { AvroSchema, TableSchema } from '../../pipeline/schema.js'
 import type { Sink, SinkContext } from '../../pipeline/sink.js'
 import type { AvroOptions } from '../../pipeline/source.js'
+import { GroupCommit, stoppedAfter } from '../group-commit.js'
 import type { KafkaConfig } from './config.js'
 import { partitionForKey } from './partitioner.js'
 import { IncompatibleSchemaError, RegistryClient, WIRE_HEADER, writeWireHeader } from './registry-client.js'
@@ -56,12 +57,6 @@ interface TableTarget {
   readonly topic: string
   readonly key: SchemaRef | null
   readonly value: SchemaRef
-}
-
-interface Pending {
-  readonly batch: ChangeBatch | null
-  readonly resolve: () => void
-  readonly reject: (err: unknown) => void
 }
 
 /** Optional collaborators of KafkaSink (tests). */
@@ -129,9 +124,15 @@ export class KafkaSink implements Sink {
   /** The transaction of the last event written, until its END is written. */
   private openTx: string | null = null
   private readonly arena = new Arena()
-  private queue: Pending[] = []
-  private running = false
-  private failure: SluiceError | null = null
+  /** The single writer loop (group commit); it holds the sink's failure. */
+  private readonly writer: GroupCommit<ChangeBatch | null> = new GroupCommit<ChangeBatch | null>({
+    commit: (group) => this.deliver(group),
+    beforeRound: async () => {
+      if (this.config.linger_ms > 0) await this.sleep(this.config.linger_ms)
+    },
+    wrap: (err) => new SinkError('KAFKA_SEND_FAILED', `kafka sink failed: ${messageOf(err)}`, { cause: err }),
+    stopped: stoppedAfter('KAFKA_SINK_FAILED', 'kafka sink'),
+  })
   private closed = false
   /** close() was called: a failing delivery stops retrying (what is unacknowledged is re-read on restart). */
   private stopping = false
@@ -264,62 +265,23 @@ export class KafkaSink implements Sink {
   }
 
   private enqueue(batch: ChangeBatch | null): Promise<void> {
-    if (this.failure) {
-      const f = this.failure
-      return Promise.reject(
-        new SinkError('KAFKA_SINK_FAILED', `kafka sink stopped after an earlier error: ${f.message}`, {
-          cause: f,
-        }),
-      )
-    }
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ batch, resolve, reject })
-      if (!this.running) void this.pump()
-    })
+    return this.writer.enqueue(batch)
   }
 
-  /** The single writer loop: takes everything queued as one group, delivers it, repeats. */
-  private async pump(): Promise<void> {
-    this.running = true
-    try {
-      if (this.config.linger_ms > 0) await this.sleep(this.config.linger_ms)
-      while (this.queue.length > 0) {
-        const group = this.queue
-        this.queue = []
-        try {
-          await this.deliver(group)
-        } catch (err) {
-          this.fail(err, group)
-          return
-        }
-        for (const p of group) p.resolve()
-      }
-    } finally {
-      this.running = false
-    }
-  }
-
-  private fail(err: unknown, group: Pending[]): void {
-    this.failure =
-      err instanceof SluiceError
-        ? err
-        : new SinkError('KAFKA_SEND_FAILED', `kafka sink failed: ${messageOf(err)}`, { cause: err })
-    const rejected = [...group, ...this.queue]
-    this.queue = []
-    // Not logged here: the rejection reaches the runner, which reports it once.
-    for (const p of rejected) p.reject(this.failure)
+  private get failure(): SluiceError | null {
+    return this.writer.failure
   }
 
   /** Prepares topics and schemas, encodes the group once, and sends it; retriable failures are retried. */
-  private async deliver(group: readonly Pending[]): Promise<void> {
+  private async deliver(group: readonly (ChangeBatch | null)[]): Promise<void> {
     const started = Date.now()
     const state = { warned: false, attempt: 0 }
     const events: ChangeEvent[][] = []
     let any = false
-    for (const p of group) {
-      if (!p.batch) continue
-      events.push(p.batch.events as ChangeEvent[])
-      if (p.batch.events.length > 0 || (p.batch.transactions?.length ?? 0) > 0) any = true
+    for (const b of group) {
+      if (!b) continue
+      events.push(b.events as ChangeEvent[])
+      if (b.events.length > 0 || (b.transactions?.length ?? 0) > 0) any = true
     }
     if (!any) return
     await this.retrying(started, state, () => this.prepare(group))
@@ -377,12 +339,11 @@ export class KafkaSink implements Sink {
   }
 
   /** Topic creation and schema announcement for every table seen for the first time. */
-  private async prepare(group: readonly Pending[]): Promise<void> {
+  private async prepare(group: readonly (ChangeBatch | null)[]): Promise<void> {
     // First event of every (value schema, topic template) pair without a target yet.
     const todo = new Map<TableSchema, Map<string, ChangeEvent>>()
     let tx = false
-    for (const p of group) {
-      const b = p.batch
+    for (const b of group) {
       if (!b) continue
       if (b.transactions?.length) tx = true
       for (const ev of b.events) {
@@ -508,12 +469,11 @@ export class KafkaSink implements Sink {
   }
 
   /** Encodes every record of the group, in order (transaction records interleaved). */
-  private encode(group: readonly Pending[]): TopicRecord[] {
+  private encode(group: readonly (ChangeBatch | null)[]): TopicRecord[] {
     const arena = this.arena
     arena.pos = 0
     const out: TopicRecord[] = []
-    for (const p of group) {
-      const b = p.batch
+    for (const b of group) {
       if (!b) continue
       const summaries = this.config.transaction_topic ? b.transactions : undefined
       const ended = new Set<string>()

@@ -4,10 +4,9 @@
  * and a restart of mariadbd itself; one `sluice run` process must survive them all by
  * restarting the pipeline (pipeline/supervisor.ts) and lose nothing.
  */
-import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { loadRowOf, sleep } from './helpers/crash.js'
-import { runFaultScenario } from './helpers/faults.js'
+import { loadRowOf } from './helpers/crash.js'
+import { faultSeed, proxyCut, runFaultScenario, viaProxy } from './helpers/faults.js'
 import { snapshotFinished, sortKey, startMysqlLoad } from './helpers/mysql.js'
 import { waitFor } from './helpers/pipeline.js'
 import { startProxy, type FaultProxy } from './helpers/proxy.js'
@@ -81,27 +80,18 @@ test(
   'mysql: connection cut, dump thread killed, server restarted: the pipeline reconnects by itself and loses nothing',
   { timeout: 240_000 },
   async (t) => {
-    const seed = Number(process.env.SLUICE_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 32))
-    t.diagnostic(`seed ${seed}`)
-    const viaProxy = server.urlFor('shop').replace(`:${server.port}/`, `:${proxy.port}/`)
-    assert.notEqual(viaProxy, server.urlFor('shop'), 'the pipeline connects through the proxy')
+    const seed = faultSeed(t)
+    const url = viaProxy(server.urlFor('shop'), server.port, proxy)
     const writer = restartableLoad(seed)
     await runFaultScenario(t, {
       pipeline: 'faults',
       series: SERIES,
-      source: `type: mysql\nurl: ${viaProxy}\ntables: [${SERIES}]\nserver_id: 5801\nheartbeat_interval_ms: 1000`,
+      source: `type: mysql\nurl: ${url}\ntables: [${SERIES}]\nserver_id: 5801\nheartbeat_interval_ms: 1000`,
       proxy,
       sortKey,
       streaming: (key) => snapshotFinished(key) && key.split('.')[2] === '1',
       faults: [
-        {
-          name: 'every connection cut, new ones refused for 2 s',
-          async inject() {
-            proxy.cut()
-            await sleep(2_000)
-            proxy.restore()
-          },
-        },
+        proxyCut(proxy),
         {
           name: 'the binlog dump thread killed by an administrator',
           async inject() {

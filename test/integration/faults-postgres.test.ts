@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import pg from 'pg'
 import { loadRowOf, prng, sleep } from './helpers/crash.js'
-import { runFaultScenario } from './helpers/faults.js'
+import { faultSeed, proxyCut, runFaultScenario, viaProxy } from './helpers/faults.js'
 import { pipelineYaml, readEnvelopes, startPipeline, tempDir, waitFor } from './helpers/pipeline.js'
 import { startProxy, type FaultProxy } from './helpers/proxy.js'
 import { startPostgres, type PgServer } from './servers/postgres.js'
@@ -79,26 +79,17 @@ test(
   'connection cut, walsender terminated, server restarted: the pipeline reconnects by itself and loses nothing',
   { timeout: 240_000 },
   async (t) => {
-    const seed = Number(process.env.SLUICE_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 32))
-    t.diagnostic(`seed ${seed}`)
-    const viaProxy = server.urlFor('shop').replace(`:${server.port}/`, `:${proxy.port}/`)
-    assert.notEqual(viaProxy, server.urlFor('shop'), 'the pipeline connects through the proxy')
+    const seed = faultSeed(t)
+    const url = viaProxy(server.urlFor('shop'), server.port, proxy)
     await runFaultScenario(t, {
       pipeline: PIPELINE,
       series: SERIES,
-      source: `type: postgres\nurl: ${viaProxy}\ntables: [${SERIES}]\nstatus_interval_ms: 500`,
+      source: `type: postgres\nurl: ${url}\ntables: [${SERIES}]\nstatus_interval_ms: 500`,
       proxy,
       sortKey: (pos) => pos,
       streaming: (pos) => pos.includes('.1.'),
       faults: [
-        {
-          name: 'every connection cut, new ones refused for 2 s',
-          async inject() {
-            proxy.cut()
-            await sleep(2_000)
-            proxy.restore()
-          },
-        },
+        proxyCut(proxy),
         {
           name: 'the walsender terminated by an administrator',
           async inject() {

@@ -19,6 +19,7 @@ import {
   loadRowOf,
   readStatePosition,
   seriesFiles,
+  sleep,
   type LoadRow,
 } from './crash.js'
 import { tempDir, waitFor } from './pipeline.js'
@@ -43,6 +44,32 @@ export interface FaultScenario {
   insertSentinel(): Promise<void>
   /** The table's rows `(id, v, note)`. */
   rows(): Promise<LoadRow[]>
+}
+
+/** The fault every scenario starts with: every connection cut, new ones refused for `ms`. */
+export function proxyCut(proxy: FaultProxy, ms = 2_000): FaultScenario['faults'][number] {
+  return {
+    name: `every connection cut, new ones refused for ${ms} ms`,
+    async inject() {
+      proxy.cut()
+      await sleep(ms)
+      proxy.restore()
+    },
+  }
+}
+
+/** The run's seed (SLUICE_FAULT_SEED replays one), reported as a test diagnostic. */
+export function faultSeed(t: TestContext): number {
+  const seed = Number(process.env.SLUICE_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 32))
+  t.diagnostic(`seed ${seed} (replay with SLUICE_FAULT_SEED=${seed})`)
+  return seed
+}
+
+/** `url` with its port replaced by the proxy's (asserting it changed). */
+export function viaProxy(url: string, serverPort: number, proxy: FaultProxy): string {
+  const proxied = url.replace(`:${serverPort}/`, `:${proxy.port}/`)
+  assert.notEqual(proxied, url, 'the pipeline connects through the proxy')
+  return proxied
 }
 
 export async function runFaultScenario(t: TestContext, s: FaultScenario): Promise<void> {
