@@ -245,6 +245,7 @@ export class ElasticsearchSink implements Sink {
       }
       if (table.keyColumns.length === 0 || ev.key === null) throw this.noKey(table)
       const index = this.indexOf(ev)
+      if (ev.op === 'r') this.snapshotIndices.add(index)
       if (this.config.create_index && !this.ensured.has(index)) {
         await this.ensureIndex(index, table)
         this.ensured.add(index)
@@ -309,7 +310,6 @@ export class ElasticsearchSink implements Sink {
 
   private async applyEvents(batch: ChangeBatch): Promise<void> {
     if (batch.events.length === 0) return
-    for (const ev of batch.events) if (ev.op === 'r') this.snapshotIndices.add(this.indexOf(ev))
     const actions = await this.actions(batch)
     let chunk: Action[] = []
     let bytes = 0
