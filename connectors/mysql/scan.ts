@@ -1,5 +1,5 @@
 import mysql from 'mysql2/promise'
-import type { Row } from '../../pipeline/event.js'
+import { KeysetScanner, scannedRows, type KeysetPlan } from '../../pipeline/keyset-scanner.js'
 import type { TableSchema } from '../../pipeline/schema.js'
 import type { SourceContext } from '../../pipeline/source.js'
 import type { ScannedRow, SourceScanner } from '../../pipeline/verify.js'
@@ -16,12 +16,10 @@ import {
 } from './types.js'
 
 /** How one table is read: its schema, converters and the SQL pieces of its key. */
-interface ScanPlan {
-  readonly schema: TableSchema
+interface ScanPlan extends KeysetPlan<string | Buffer> {
   readonly columns: readonly MysqlColumnSchema[]
   readonly from: string
   readonly select: string
-  readonly keyIndexes: readonly number[]
   /** Key columns, quoted. */
   readonly keyCols: readonly string[]
 }
@@ -51,15 +49,15 @@ function afterPredicate(keyCols: readonly string[]): {
  * pagination, one autocommit SELECT per chunk (its own consistent read, no lock), with the
  * snapshot's session settings, select list and text decoding, so rows equal the events'.
  */
-export class MysqlScanner implements SourceScanner {
+export class MysqlScanner extends KeysetScanner<string | Buffer, ScanPlan> {
   private conn: mysql.Connection | null = null
-  private readonly plans = new Map<TableSchema, ScanPlan>()
   private readonly where: string
 
   constructor(
     private readonly cfg: MysqlConfig,
     private readonly ctx: SourceContext,
   ) {
+    super()
     this.where = redactUrl(cfg.url)
   }
 
@@ -114,32 +112,20 @@ export class MysqlScanner implements SourceScanner {
     }
   }
 
-  tables(): readonly TableSchema[] {
-    return [...this.plans.keys()]
-  }
-
-  async *scan(table: TableSchema, chunkSize: number): AsyncIterable<ScannedRow[]> {
-    const p = this.plan(table)
+  protected chunk(p: ScanPlan, cursor: readonly unknown[] | null, size: number): Promise<ScannedRow[]> {
     const order = p.keyCols.join(', ')
-    const after = afterPredicate(p.keyCols)
-    const first = `SELECT ${p.select} FROM ${p.from} ORDER BY ${order} LIMIT ${chunkSize}`
-    const next = `SELECT ${p.select} FROM ${p.from} WHERE ${after.sql} ORDER BY ${order} LIMIT ${chunkSize}`
-    let cursor: readonly unknown[] | null = null
-    for (;;) {
-      const rows = await this.query(
-        p,
-        cursor === null ? first : next,
-        cursor === null ? [] : after.params(cursor),
-      )
-      if (rows.length > 0) yield rows
-      if (rows.length < chunkSize) return
-      cursor = rows[rows.length - 1]!.cursor
+    if (cursor === null) {
+      return this.query(p, `SELECT ${p.select} FROM ${p.from} ORDER BY ${order} LIMIT ${size}`, [])
     }
+    const after = afterPredicate(p.keyCols)
+    return this.query(
+      p,
+      `SELECT ${p.select} FROM ${p.from} WHERE ${after.sql} ORDER BY ${order} LIMIT ${size}`,
+      after.params(cursor),
+    )
   }
 
-  async lookup(table: TableSchema, cursors: readonly (readonly unknown[])[]): Promise<ScannedRow[]> {
-    if (cursors.length === 0) return []
-    const p = this.plan(table)
+  protected rowsAt(p: ScanPlan, cursors: readonly (readonly unknown[])[]): Promise<ScannedRow[]> {
     const one = `(${p.keyCols.map((k) => `${k} = ?`).join(' AND ')})`
     const sql = `SELECT ${p.select} FROM ${p.from} WHERE ${cursors.map(() => one).join(' OR ')}`
     return this.query(p, sql, cursors.flat())
@@ -148,12 +134,6 @@ export class MysqlScanner implements SourceScanner {
   async close(): Promise<void> {
     await this.conn?.end().catch(() => {})
     this.conn = null
-  }
-
-  private plan(table: TableSchema): ScanPlan {
-    const p = this.plans.get(table)
-    if (!p) throw new Error(`table ${table.schema}.${table.table} is not one this scanner opened`)
-    return p
   }
 
   /** Runs a SELECT of the plan's columns and converts its rows as the snapshot does. */
@@ -171,16 +151,7 @@ export class MysqlScanner implements SourceScanner {
         `${this.where} (table ${qualified({ schema: p.schema.schema, name: p.schema.table })})`,
       )
     }
-    const cols = p.columns
-    return values.map((v) => {
-      const row: Row = {}
-      for (let i = 0; i < cols.length; i++) {
-        const x = v[i]
-        const c = cols[i]!
-        row[c.name] = x === null || x === undefined ? null : c.fromText(x as string | Buffer)
-      }
-      return { cursor: p.keyIndexes.map((i) => v[i]), row }
-    })
+    return scannedRows(p, values as (string | Buffer | null)[][])
   }
 }
 

@@ -1,7 +1,6 @@
 import pg from 'pg'
-import type { Row } from '../../pipeline/event.js'
+import { KeysetScanner, scannedRows, type KeysetPlan } from '../../pipeline/keyset-scanner.js'
 import { PreconditionError } from '../../pipeline/errors.js'
-import type { TableSchema } from '../../pipeline/schema.js'
 import type { SourceContext } from '../../pipeline/source.js'
 import type { ScannedRow, SourceScanner } from '../../pipeline/verify.js'
 import type { PostgresConfig } from './config.js'
@@ -24,11 +23,9 @@ const SESSION_OPTIONS =
 const RAW_TEXT: pg.CustomTypesConfig = { getTypeParser: () => (text: string) => text }
 
 /** How one table is read: its schema and the SQL pieces of its key. */
-interface ScanPlan {
-  readonly schema: TableSchema
+interface ScanPlan extends KeysetPlan<string> {
   readonly from: string
   readonly select: string
-  readonly keyIndexes: readonly number[]
   /** Key columns, quoted. */
   readonly keyCols: readonly string[]
   /** `format_type(type, NULL)` of each key column, for parameter casts (no typmod, which would truncate). */
@@ -41,15 +38,15 @@ interface ScanPlan {
  * transaction held open, no lock beyond the ACCESS SHARE every SELECT takes), and builds
  * rows with the same TableSchemas and text converters as the snapshot and the stream.
  */
-export class PostgresScanner implements SourceScanner {
+export class PostgresScanner extends KeysetScanner<string, ScanPlan> {
   private client: pg.Client | null = null
-  private readonly plans = new Map<TableSchema, ScanPlan>()
   private readonly where: string
 
   constructor(
     private readonly cfg: PostgresConfig,
     private readonly ctx: SourceContext,
   ) {
+    super()
     this.where = redactUrl(cfg.url)
   }
 
@@ -90,6 +87,7 @@ export class PostgresScanner implements SourceScanner {
         const cols = schema.columns
         this.plans.set(schema, {
           schema,
+          columns: cols,
           from: quoteTable(meta),
           select: cols.map((col) => ident(col.name)).join(', '),
           keyIndexes: schema.keyColumns.map((k) => cols.findIndex((col) => col.name === k)),
@@ -102,28 +100,20 @@ export class PostgresScanner implements SourceScanner {
     }
   }
 
-  tables(): readonly TableSchema[] {
-    return [...this.plans.keys()]
-  }
-
-  async *scan(table: TableSchema, chunkSize: number): AsyncIterable<ScannedRow[]> {
-    const p = this.plan(table)
+  protected chunk(p: ScanPlan, cursor: readonly unknown[] | null, size: number): Promise<ScannedRow[]> {
     const order = p.keyCols.join(', ')
-    const params = p.keyTypes.map((t, i) => `$${i + 1}::${t}`).join(', ')
-    const first = `SELECT ${p.select} FROM ${p.from} ORDER BY ${order} LIMIT ${chunkSize}`
-    const next = `SELECT ${p.select} FROM ${p.from} WHERE (${order}) > (${params}) ORDER BY ${order} LIMIT ${chunkSize}`
-    let cursor: readonly unknown[] | null = null
-    for (;;) {
-      const rows = await this.query(p, cursor === null ? first : next, cursor === null ? [] : [...cursor])
-      if (rows.length > 0) yield rows
-      if (rows.length < chunkSize) return
-      cursor = rows[rows.length - 1]!.cursor
+    if (cursor === null) {
+      return this.query(p, `SELECT ${p.select} FROM ${p.from} ORDER BY ${order} LIMIT ${size}`, [])
     }
+    const params = p.keyTypes.map((t, i) => `$${i + 1}::${t}`).join(', ')
+    return this.query(
+      p,
+      `SELECT ${p.select} FROM ${p.from} WHERE (${order}) > (${params}) ORDER BY ${order} LIMIT ${size}`,
+      [...cursor],
+    )
   }
 
-  async lookup(table: TableSchema, cursors: readonly (readonly unknown[])[]): Promise<ScannedRow[]> {
-    if (cursors.length === 0) return []
-    const p = this.plan(table)
+  protected rowsAt(p: ScanPlan, cursors: readonly (readonly unknown[])[]): Promise<ScannedRow[]> {
     const n = p.keyCols.length
     const tuples = cursors.map(
       (_, r) => `(${p.keyTypes.map((t, i) => `$${r * n + i + 1}::${t}`).join(', ')})`,
@@ -135,12 +125,6 @@ export class PostgresScanner implements SourceScanner {
   async close(): Promise<void> {
     await this.client?.end().catch(() => {})
     this.client = null
-  }
-
-  private plan(table: TableSchema): ScanPlan {
-    const p = this.plans.get(table)
-    if (!p) throw new Error(`table ${table.schema}.${table.table} is not one this scanner opened`)
-    return p
   }
 
   /** Runs a SELECT of the plan's columns and converts its rows as events do. */
@@ -156,16 +140,7 @@ export class PostgresScanner implements SourceScanner {
     } catch (err) {
       throw classifyPgError(err, `${this.where} (table ${p.schema.schema}.${p.schema.table})`)
     }
-    const cols = p.schema.columns
-    return res.rows.map((values) => {
-      const row: Row = {}
-      for (let i = 0; i < cols.length; i++) {
-        const v = values[i]
-        const col = cols[i]!
-        row[col.name] = v === null || v === undefined ? null : col.fromText(v)
-      }
-      return { cursor: p.keyIndexes.map((i) => values[i]), row }
-    })
+    return scannedRows(p, res.rows)
   }
 }
 
