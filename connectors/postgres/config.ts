@@ -36,6 +36,12 @@ export const postgresConfig = z
       .describe(
         'When the slot is still held by a server process (a consumer that just died, whose walsender has not exited yet), wait up to this long for it to be released before failing with PG_SLOT_ACTIVE.',
       ),
+    on_slot_lost: z
+      .enum(['fail', 'snapshot'])
+      .default('fail')
+      .describe(
+        'When the stored position cannot be resumed because the replication slot is gone (dropped) or was invalidated by the server (`max_slot_wal_keep_size` exceeded, `wal_status = lost`): `fail` stops with PG_SLOT_MISSING or PG_SLOT_INVALIDATED and keeps the stored position; `snapshot` logs a warning, drops the unusable slot, takes a new snapshot of every table from a new slot and streams from there (changes in between are not seen as separate events; deletes in particular).',
+      ),
     heartbeat_interval_ms: z
       .number()
       .int()

@@ -8,6 +8,8 @@ export interface PreflightResult {
   readonly tables: TableMeta[]
   readonly publicationExists: boolean
   readonly slotExists: boolean
+  /** The slot exists but the server invalidated it (`wal_status = lost`): it can never stream again. */
+  readonly slotLost: boolean
   readonly database: string
   readonly user: string
 }
@@ -140,8 +142,14 @@ export async function preflight(
 
   const readSlot = async () =>
     (
-      await client.query<{ plugin: string; database: string; active_pid: number | null; slot_type: string }>(
-        'SELECT plugin, database, active_pid, slot_type FROM pg_replication_slots WHERE slot_name = $1',
+      await client.query<{
+        plugin: string
+        database: string
+        active_pid: number | null
+        slot_type: string
+        wal_status: string | null
+      }>(
+        'SELECT plugin, database, active_pid, slot_type, wal_status FROM pg_replication_slots WHERE slot_name = $1',
         [slot],
       )
     ).rows[0]
@@ -182,5 +190,12 @@ export async function preflight(
       )
     }
   }
-  return { tables, publicationExists, slotExists: !!s, database: role.db, user: role.user }
+  return {
+    tables,
+    publicationExists,
+    slotExists: !!s,
+    slotLost: s?.wal_status === 'lost',
+    database: role.db,
+    user: role.user,
+  }
 }

@@ -142,11 +142,18 @@ export class PostgresSource implements Source {
     const snapshotDone = pos !== null && (pos.phase === PHASE_STREAM || pos.index === END)
     await this.ensurePublication(catalog)
 
+    // A stored position needs the slot that produced it; a dropped or invalidated slot has
+    // lost the changes since then (source.on_slot_lost decides: stop, or re-snapshot).
+    const pre = this.pre!
+    const slotUnusable = !pre.slotExists || pre.slotLost
+    const snapshotAnyway = mode.shouldSnapshot(pos !== null, snapshotDone)
+    const resnapshot =
+      !snapshotAnyway && mode.shouldStream() && pos !== null && slotUnusable && this.slotLost(from!)
     let startLsn = 0n
-    if (mode.shouldSnapshot(pos !== null, snapshotDone)) {
-      if (this.pre!.slotExists) {
-        // An unfinished snapshot (or no state at all): start over with a fresh slot, so the
-        // snapshot and the stream meet at the new slot's consistent point.
+    if (snapshotAnyway || resnapshot) {
+      if (pre.slotExists) {
+        // An unfinished snapshot (or no state at all, or an unusable slot): start over with a
+        // fresh slot, so the snapshot and the stream meet at the new slot's consistent point.
         this.log.info({ slot: this.slot }, 'dropping replication slot to restart the snapshot')
         await this.query(catalog, 'SELECT pg_drop_replication_slot($1)', [this.slot])
       }
@@ -163,21 +170,48 @@ export class PostgresSource implements Source {
       startLsn = created.lsn
     } else {
       if (!mode.shouldStream()) return
+      if (pre.slotLost) {
+        // No stored position, so nothing is lost: replace the invalidated slot.
+        this.log.warn(
+          { slot: this.slot },
+          'replication slot was invalidated by the server; creating it again',
+        )
+        await this.query(catalog, 'SELECT pg_drop_replication_slot($1)', [this.slot])
+      }
       this.repl = new ReplicationStream(this.clientConfig, this.log)
       await this.repl.connect().catch((err: unknown) => Promise.reject(classifyPgError(err, this.where)))
-      if (!this.pre!.slotExists) {
-        if (pos !== null) {
-          throw new PreconditionError(
-            'PG_SLOT_MISSING',
-            `replication slot '${this.slot}' does not exist, but the stored position ${from} needs it: changes since then are lost to it. Delete the pipeline's state file to start over with a new snapshot`,
-          )
-        }
+      if (slotUnusable) {
         const created = await this.createSlot(false)
         this.log.info({ slot: this.slot, consistentPoint: created.consistentPoint }, 'slot created')
       }
     }
     this.phase = 'streaming'
     yield* this.stream(startLsn, from, signal)
+  }
+
+  /**
+   * The slot cannot resume the stored position `from`: with `on_slot_lost: snapshot` log it
+   * and answer true (re-snapshot), otherwise throw the distinct error naming the fix.
+   */
+  private slotLost(from: string): boolean {
+    const invalidated = this.pre!.slotLost
+    if (this.cfg.on_slot_lost === 'snapshot') {
+      this.log.warn(
+        { slot: this.slot, from, invalidated },
+        `replication slot '${this.slot}' ${invalidated ? 'was invalidated by the server' : 'is missing'}, so the changes since the stored position cannot be streamed: taking a new snapshot of every captured table (source.on_slot_lost: snapshot)`,
+      )
+      return true
+    }
+    if (invalidated) {
+      throw new PreconditionError(
+        'PG_SLOT_INVALIDATED',
+        `replication slot '${this.slot}' was invalidated by the server (wal_status = lost: it fell more than max_slot_wal_keep_size behind), so the changes since the stored position ${from} are gone from it. Set source.on_slot_lost: snapshot to take a new snapshot, or delete the pipeline's state file to start over; raise max_slot_wal_keep_size (or keep Sluice running) so it does not happen again`,
+      )
+    }
+    throw new PreconditionError(
+      'PG_SLOT_MISSING',
+      `replication slot '${this.slot}' does not exist, but the stored position ${from} needs it: changes since then are lost to it. Set source.on_slot_lost: snapshot to take a new snapshot, or delete the pipeline's state file to start over`,
+    )
   }
 
   /** Phase, and the slot's unconfirmed and retained WAL (null when the slot or server cannot tell). */
