@@ -193,7 +193,8 @@ class CrashLedger {
     max: string
     committed: string | null
     acked: string
-  }[] = [] /** First..last position of the last processed run. */
+  }[] = []
+  /** First..last position of the last processed run. */
   lastRunSpan = ''
   private readonly committedSamples: { at: string; key: string | null }[] = []
 
