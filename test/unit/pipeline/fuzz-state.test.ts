@@ -35,7 +35,11 @@ test('corrupt state files fail-stop with STATE_CORRUPT, never start over', async
       snapshot: { tables: { 'public.accounts': { rows: 200, estimate: 200, done: true } } },
     })
     const file = join(dir, 'p.json')
-    const original = readFileSync(file)
+    // What save() wrote, with a fixed updatedAt so that a seed replays the same mutations.
+    const original = Buffer.from(
+      readFileSync(file, 'utf8').replace(/"updatedAt": "[^"]*"/, '"updatedAt": "2026-11-21T00:00:00.000Z"'),
+    )
+    assert.ok((await store.load('p'))?.position, 'the original state loads')
 
     // Hand-written: wrong JSON types and shapes.
     const shapes = [
