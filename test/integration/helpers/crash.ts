@@ -480,7 +480,8 @@ log:
         }
       } else if (phase === 'handoff') {
         await child.waitForOutput('snapshot done', 60_000)
-        await sleep(rand() * 1200)
+        // Short: the snapshot end is committed soon after, and then the kill lands mid-stream.
+        await sleep(rand() * 300)
       } else {
         await child.waitForOutput('streaming started', 60_000)
         // Mostly short (the cost of a cycle is mostly the restart), sometimes long enough for
