@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { exitWithin, spawnCli, type CliProcess } from './helpers/cli.js'
-import { readStatePosition, runCrashScenario, sleep } from './helpers/crash.js'
+import { crashTimeoutMs, killCycles, readStatePosition, runCrashScenario, sleep } from './helpers/crash.js'
 import { snapshotFinished, snapshotIdOf, sortKey, startMysqlLoad } from './helpers/mysql.js'
 import { tempDir } from './helpers/pipeline.js'
 import { startMariadb, type MariaServer } from './servers/mariadb.js'
@@ -46,7 +46,7 @@ after(async () => {
 
 test(
   'mysql: kill -9 under write load: at-least-once, exact replay, no position regressions',
-  { timeout: 180_000 },
+  { timeout: crashTimeoutMs(killCycles()) },
   (t) =>
     runCrashScenario(t, {
       label: 'mysql-crash',

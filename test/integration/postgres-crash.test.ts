@@ -1,6 +1,6 @@
 /**
- * Crash test: the real `sluice run` process is SIGKILLed at random moments (seeded; set
- * SLUICE_CRASH_SEED to replay a run) during the snapshot, around the snapshot/stream
+ * Crash test: the real `sluice run` process is SIGKILLed at random moments (seeded; SLUICE_KILL_CYCLES
+ * kills, default 20; set SLUICE_KILL_SEED to replay a run) during the snapshot, around the snapshot/stream
  * handoff and mid-stream, while a writer changes the table, and restarted each time.
  * Then the output files must replay to exactly the source table, committed positions
  * must never go backwards, and re-delivered events must carry their original positions.
@@ -8,7 +8,7 @@
  */
 import { after, before, test } from 'node:test'
 import pg from 'pg'
-import { runCrashScenario, sleep } from './helpers/crash.js'
+import { crashTimeoutMs, killCycles, runCrashScenario, sleep } from './helpers/crash.js'
 import { waitFor } from './helpers/pipeline.js'
 import { startPostgres, type PgServer } from './servers/postgres.js'
 
@@ -116,7 +116,7 @@ function snapshotFinished(pos: string | null): boolean {
 
 test(
   'kill -9 under write load: at-least-once, exact replay, no position regressions',
-  { timeout: 240_000 },
+  { timeout: crashTimeoutMs(killCycles()) },
   (t) =>
     runCrashScenario(t, {
       label: 'postgres-crash',

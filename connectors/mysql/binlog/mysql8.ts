@@ -132,6 +132,13 @@ export function readRowsQuery(r: Reader, header: EventHeader): RowsQueryEvent {
 /** Largest uncompressed payload accepted (MySQL caps a transaction payload at 1 GiB, like max_allowed_packet). */
 const MAX_PAYLOAD_SIZE = 1 << 30
 
+/**
+ * The most zstd can expand: a block holds at most 128 KiB and takes at least 4 bytes (an RLE
+ * block's 3-byte header and its byte). A larger uncompressed size is a corrupt field, and the
+ * output buffer is allocated from it.
+ */
+const MAX_ZSTD_RATIO = 32_768
+
 /** The header fields of a TRANSACTION_PAYLOAD and its uncompressed inner events. */
 export interface PayloadBody {
   compression: number
@@ -170,8 +177,12 @@ export function readTransactionPayload(r: Reader): PayloadBody {
   const data = r.view(r.remaining, 'payload')
   let events: Uint8Array
   if (compression === PayloadCompression.Zstd) {
+    // Without the size, fzstd would allocate what the (unchecked) zstd frame header says.
+    if (uncompressedSize < 0) r.fail('zstd payload without an uncompressed size field')
+    if (uncompressedSize > data.length * MAX_ZSTD_RATIO)
+      r.fail(`uncompressed size ${uncompressedSize} cannot come from ${data.length} zstd bytes`)
     try {
-      events = zstdDecompress(data, uncompressedSize > 0 ? new Uint8Array(uncompressedSize) : undefined)
+      events = zstdDecompress(data, new Uint8Array(uncompressedSize))
     } catch (err) {
       return r.fail(`zstd payload: ${(err as Error).message}`)
     }

@@ -147,6 +147,9 @@ export function readRows(
   const rows: RowChange[] = []
   if (body.pos >= body.end) body.fail('rows event has no rows')
   while (body.pos < body.end) {
+    // A row over no columns reads no bytes: a corrupt bitmap would loop here forever,
+    // collecting empty rows until memory runs out.
+    const rowStart = body.pos
     switch (kind.type) {
       case 'writeRows':
         rows.push({ before: null, after: readImage(body, columns, before, beforeFull) })
@@ -159,6 +162,8 @@ export function readRows(
         rows.push({ before: b, after: readImage(body, columns, after, afterFull) })
       }
     }
+    if (body.pos === rowStart)
+      body.fail('rows event has a row image of no columns (empty columns-present bitmap)')
   }
   r.pos = r.end
   return {

@@ -15,6 +15,7 @@ export {
   TRUNCATE_RESTART_IDENTITY,
   TupleKind,
 } from './codes.js'
+export { PgoutputDecodeError } from './errors.js'
 export {
   decodeV1,
   pgMicrosToUnixMs,
@@ -53,8 +54,9 @@ export interface DecodeOptions {
 }
 
 /**
- * Decodes one pgoutput message. Throws an Error naming the tag byte for an unknown tag and a
- * RangeError naming the message type and offset for a truncated buffer. Everything returned
+ * Decodes one pgoutput message. Throws a PgoutputDecodeError (code PG_DECODE_FAILED) naming
+ * the tag byte for an unknown tag, and the message type and offset for a truncated or
+ * malformed buffer. Everything returned
  * is a copy, so `buf` may be reused.
  */
 export function decodePgoutput(buf: Buffer, opts?: DecodeOptions): PgoutputMessage {

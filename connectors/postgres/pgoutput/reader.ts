@@ -1,7 +1,9 @@
+import { PgoutputDecodeError } from './errors.js'
+
 /**
  * A bounds-checked big-endian cursor over one pgoutput message. One instance is reused for
  * every message (decoding is synchronous), so reading allocates nothing but the values it
- * returns. Every read checks the remaining length first and throws a RangeError naming the
+ * returns. Every read checks the remaining length first and throws a PgoutputDecodeError (PG_DECODE_FAILED) naming the
  * message and the offset, so a short buffer never yields garbage or reads past its end.
  */
 export class Reader {
@@ -22,12 +24,12 @@ export class Reader {
   /** Throws unless `n` more bytes are available. */
   need(n: number, what: string): void {
     if (n < 0) {
-      throw new RangeError(
+      throw new PgoutputDecodeError(
         `pgoutput ${this.name} message has a negative ${what} length ${n} at offset ${this.pos}`,
       )
     }
     if (this.pos + n > this.buf.length) {
-      throw new RangeError(
+      throw new PgoutputDecodeError(
         `pgoutput ${this.name} message truncated: ${what} needs ${n} byte(s) at offset ${this.pos}, ` +
           `${this.buf.length - this.pos} left`,
       )
@@ -37,7 +39,7 @@ export class Reader {
   /** Throws unless the whole message was consumed: leftover bytes mean a misread layout. */
   end(): void {
     if (this.pos !== this.buf.length) {
-      throw new RangeError(
+      throw new PgoutputDecodeError(
         `pgoutput ${this.name} message has ${this.buf.length - this.pos} unread byte(s) at offset ${this.pos}`,
       )
     }
@@ -92,7 +94,7 @@ export class Reader {
     const start = this.pos
     const nul = b.indexOf(0, start)
     if (nul < 0) {
-      throw new RangeError(
+      throw new PgoutputDecodeError(
         `pgoutput ${this.name} message truncated: ${what} string at offset ${start} has no terminating NUL`,
       )
     }

@@ -7,6 +7,7 @@ import {
   TRUNCATE_RESTART_IDENTITY,
   TupleKind,
 } from './codes.js'
+import { PgoutputDecodeError } from './errors.js'
 import { Reader } from './reader.js'
 
 /**
@@ -211,7 +212,7 @@ function readTuple(r: Reader): TupleValues {
         values[i] = r.bytes(r.i32('binary value length'), 'binary value')
         break
       default:
-        throw new Error(
+        throw new PgoutputDecodeError(
           `pgoutput ${r.name} message has unknown column format ${describeTag(format)} at offset ${r.pos - 1}`,
         )
     }
@@ -221,7 +222,7 @@ function readTuple(r: Reader): TupleValues {
 
 function expectNew(r: Reader, kind: number): void {
   if (kind !== TupleKind.New) {
-    throw new Error(
+    throw new PgoutputDecodeError(
       `pgoutput ${r.name} message expected new tuple 'N' but found ${describeTag(kind)} at offset ${r.pos - 1}`,
     )
   }
@@ -261,7 +262,7 @@ function readRelation(r: Reader, xid: number | undefined): RelationMessage {
   const identity = r.u8('replica identity')
   // 'd' default, 'n' nothing, 'f' full, 'i' index (pg_class.relreplident)
   if (identity !== 0x64 && identity !== 0x6e && identity !== 0x66 && identity !== 0x69) {
-    throw new Error(
+    throw new PgoutputDecodeError(
       `pgoutput relation message has unknown replica identity ${describeTag(identity)} at offset ${r.pos - 1}`,
     )
   }
@@ -326,7 +327,7 @@ function readDelete(r: Reader, xid: number | undefined): DeleteMessage {
   if (kind === TupleKind.Key) key = readTuple(r)
   else if (kind === TupleKind.Old) old = readTuple(r)
   else {
-    throw new Error(
+    throw new PgoutputDecodeError(
       `pgoutput delete message expected key 'K' or old 'O' tuple but found ${describeTag(kind)} at offset ${r.pos - 1}`,
     )
   }
@@ -370,7 +371,7 @@ function readMessage(r: Reader, xid: number | undefined): LogicalMessage {
  * Reads one protocol 1 message whose tag is `code`, or returns undefined for a tag protocol 1
  * does not define. `xidFirst` is the protocol 2 extension: inside a stream block, Relation,
  * Type, Insert, Update, Delete, Truncate and Message carry an int32 xid right after the tag.
- * Throws RangeError on a short or over-long buffer.
+ * Throws PgoutputDecodeError on a short or over-long buffer.
  */
 export function readV1Message(
   r: Reader,
@@ -429,18 +430,19 @@ export function readV1Message(
 
 /** Throws for an empty buffer; returns the tag byte otherwise. */
 export function tagOf(buf: Buffer): number {
-  if (buf.length === 0) throw new RangeError('pgoutput message truncated: no tag byte at offset 0')
+  if (buf.length === 0) throw new PgoutputDecodeError('pgoutput message truncated: no tag byte at offset 0')
   return buf[0]!
 }
 
 /**
- * Decodes one protocol 1 pgoutput message (the payload of an XLogData message). Throws an
- * Error naming the tag for an unknown tag, and a RangeError naming the message and offset
- * for a truncated buffer. Everything returned is a copy: `buf` may be reused afterwards.
+ * Decodes one protocol 1 pgoutput message (the payload of an XLogData message). Throws a
+ * PgoutputDecodeError (code PG_DECODE_FAILED) naming the tag for an unknown tag, and the
+ * message and offset for a truncated or malformed buffer. Everything returned is a copy: `buf` may be reused afterwards.
  */
 export function decodeV1(buf: Buffer): PgoutputV1Message {
   const code = tagOf(buf)
   const msg = readV1Message(sharedReader, buf, code, false)
-  if (msg === undefined) throw new Error(`unknown pgoutput protocol 1 message tag ${describeTag(code)}`)
+  if (msg === undefined)
+    throw new PgoutputDecodeError(`unknown pgoutput protocol 1 message tag ${describeTag(code)}`)
   return msg
 }

@@ -1,4 +1,5 @@
 import { MessageCode } from './codes.js'
+import { PgoutputDecodeError } from './errors.js'
 import type { Reader } from './reader.js'
 import {
   describeTag,
@@ -107,7 +108,7 @@ export function decodeV2(buf: Buffer, inStream: boolean): PgoutputMessage {
       break
     }
     default:
-      throw new Error(`unknown pgoutput protocol 2 message tag ${describeTag(code)}`)
+      throw new PgoutputDecodeError(`unknown pgoutput protocol 2 message tag ${describeTag(code)}`)
   }
   r.end()
   return msg

@@ -169,11 +169,31 @@ class CrashLedger {
   private maxDelivered = ''
   /** The committed position when the previous run died: nothing at or before it may come again. */
   private resumeAfter: string | null = null
+  /**
+   * The committed position sampled just before the previous kill (a lower bound of
+   * resumeAfter: the state may still advance until the process is gone).
+   */
+  private committedBeforeKill: string | null = null
+  /** The last position the sink had written (decodable in the files) when the previous run died. */
+  private deliveredAtKill = ''
   /** Number of the last data file already processed. */
   processedUpTo = 0
   tornFiles = 0
   eventsRead = 0
   duplicates = 0
+  /**
+   * Per re-delivery (a run that re-delivered something): how many duplicates, their lowest
+   * and highest sort key, and the window they must lie in: above the committed position at
+   * the kill before it, at or below what the sink had acknowledged (written) by then.
+   */
+  readonly redeliveries: {
+    run: number
+    count: number
+    min: string
+    max: string
+    committed: string | null
+    acked: string
+  }[] = []
   /** First..last position of the last processed run. */
   lastRunSpan = ''
   private readonly committedSamples: { at: string; key: string | null }[] = []
@@ -217,6 +237,10 @@ class CrashLedger {
     const before = new Map(this.delivered)
     const maxBefore = this.maxDelivered
     const resumeKey = this.resumeAfter === null ? null : this.rules.sortKey(this.resumeAfter)
+    const beforeKillKey =
+      this.committedBeforeKill === null ? null : this.rules.sortKey(this.committedBeforeKill)
+    const acked = this.deliveredAtKill
+    const redelivery = { run, count: 0, min: '', max: '', committed: resumeKey, acked }
     let last = ''
     let firstPos = ''
     let n = 0
@@ -242,7 +266,22 @@ class CrashLedger {
             this.violate(`run ${run} ${f}: new ${e.op} at ${pos} is not after delivered ${maxBefore}`)
           else if (seen !== fingerprint(e))
             this.violate(`run ${run} ${f}: duplicate at ${pos} differs from the original`)
-          else this.duplicates++
+          else {
+            this.duplicates++
+            redelivery.count++
+            if (!redelivery.min || pos < redelivery.min) redelivery.min = pos
+            if (pos > redelivery.max) redelivery.max = pos
+            // The explicit window: a duplicate is an event the sink had acknowledged (written)
+            // before the kill but whose position was not yet committed, so it lies above the
+            // committed position (sampled before and after the kill) and at or below the
+            // last acknowledged one.
+            if (pos > acked)
+              this.violate(`run ${run} ${f}: duplicate at ${pos} is above the acknowledged ${acked}`)
+            if ((resumeKey !== null && pos <= resumeKey) || (beforeKillKey !== null && pos <= beforeKillKey))
+              this.violate(
+                `run ${run} ${f}: duplicate at ${pos} is at or below the committed ${resumeKey} (before the kill: ${beforeKillKey})`,
+              )
+          }
         }
         this.delivered.set(pos, fingerprint(e))
         if (pos > this.maxDelivered) this.maxDelivered = pos
@@ -266,6 +305,7 @@ class CrashLedger {
       }
       this.processedUpTo = Math.max(this.processedUpTo, fileNumber(f))
     }
+    if (redelivery.count > 0) this.redeliveries.push(redelivery)
     this.eventsRead += n
     this.lastRunSpan = `${firstPos || '-'}..${last || '-'}`
     return n
@@ -275,8 +315,10 @@ class CrashLedger {
    * After a killed run: the next run resumes after `committed`. Everything at or before it
    * is never re-read: forget it.
    */
-  resumeFrom(committed: string | null): void {
+  resumeFrom(committed: string | null, committedBeforeKill: string | null): void {
     this.resumeAfter = committed
+    this.committedBeforeKill = committedBeforeKill
+    this.deliveredAtKill = this.maxDelivered
     if (committed !== null) {
       const key = this.rules.sortKey(committed)
       this.delivered = new Map([...this.delivered].filter(([p]) => p > key))
@@ -298,11 +340,27 @@ class CrashLedger {
 
 export type Phase = 'snapshot' | 'handoff' | 'stream'
 
-/** 5..8 kills: the first 2..3 during the snapshot, then one at the handoff, the rest mid-stream. */
-function killPlan(rand: () => number): Phase[] {
-  const totalKills = 5 + Math.floor(rand() * 4) // 5..8
-  const snapshotKills = 2 + Math.floor(rand() * 2) // 2..3
-  return Array.from({ length: totalKills }, (_, i) =>
+/**
+ * The number of kill cycles per crash test: `SLUICE_KILL_CYCLES` (default 20, what CI runs;
+ * at least 3 so the plan covers the snapshot, the handoff and the stream).
+ */
+export function killCycles(): number {
+  const raw = process.env.SLUICE_KILL_CYCLES
+  const n = raw === undefined || raw === '' ? 20 : Number(raw)
+  if (!Number.isInteger(n) || n < 3) throw new Error(`SLUICE_KILL_CYCLES must be an integer >= 3, got ${raw}`)
+  return n
+}
+
+/** A test timeout that grows with the number of kill cycles. */
+export const crashTimeoutMs = (cycles: number): number => 120_000 + cycles * 15_000
+
+/**
+ * `cycles` kills: the first 2..3 during the snapshot (1 when there are only 3 cycles), then
+ * one at the handoff, the rest mid-stream at random moments.
+ */
+function killPlan(rand: () => number, cycles: number): Phase[] {
+  const snapshotKills = cycles <= 3 ? 1 : 2 + Math.floor(rand() * 2) // 2..3
+  return Array.from({ length: cycles }, (_, i) =>
     i < snapshotKills ? 'snapshot' : i === snapshotKills ? 'handoff' : 'stream',
   )
 }
@@ -348,12 +406,17 @@ export interface CrashScenario {
 /**
  * Runs the crash scenario: kills and restarts `sluice run` per a seeded plan, then inserts a
  * sentinel row, waits for it to be committed, stops the last run with SIGTERM, and checks
- * the output against the source table. SLUICE_CRASH_SEED replays a schedule.
+ * the output against the source table. SLUICE_KILL_CYCLES sets the number of kills
+ * (default 20); SLUICE_KILL_SEED (or the older SLUICE_CRASH_SEED) replays a schedule. Prints
+ * a one-line summary: `# <label> summary: ...`.
  */
 export async function runCrashScenario(t: TestContext, s: CrashScenario): Promise<void> {
-  const seed = Number(process.env.SLUICE_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 32))
-  t.diagnostic(`seed ${seed} (replay with SLUICE_CRASH_SEED=${seed})`)
-  console.log(`# ${s.label} seed ${seed}`)
+  const started = Date.now()
+  const cycles = killCycles()
+  const seedEnv = process.env.SLUICE_KILL_SEED ?? process.env.SLUICE_CRASH_SEED
+  const seed = Number(seedEnv || Math.floor(Math.random() * 2 ** 32))
+  t.diagnostic(`seed ${seed} (replay with SLUICE_KILL_SEED=${seed} SLUICE_KILL_CYCLES=${cycles})`)
+  console.log(`# ${s.label} seed ${seed}, ${cycles} kill cycles`)
   const rand = prng(seed)
   const tmp = tempDir()
   const out = join(tmp.dir, 'out')
@@ -386,7 +449,7 @@ log:
   })
 
   const writer = s.startWriter(seed, rand)
-  const plan = killPlan(rand)
+  const plan = killPlan(rand, cycles)
   t.diagnostic(`plan: ${plan.join(', ')}`)
   const killedIn: string[] = []
   let child: CliProcess | null = null
@@ -417,12 +480,16 @@ log:
         }
       } else if (phase === 'handoff') {
         await child.waitForOutput('snapshot done', 60_000)
-        await sleep(rand() * 1200)
+        // Short: the snapshot end is committed soon after, and then the kill lands mid-stream.
+        await sleep(rand() * 300)
       } else {
         await child.waitForOutput('streaming started', 60_000)
-        await sleep(300 + rand() * 2700)
+        // Mostly short (the cost of a cycle is mostly the restart), sometimes long enough for
+        // several commits.
+        await sleep(rand() < 0.8 ? 100 + rand() * 900 : 1000 + rand() * 2000)
       }
       const logged = child.stderr()
+      const committedBeforeKill = ledger.sampleCommitted(`before kill ${k + 1}`)
       child.kill('SIGKILL')
       const { signal } = await exitWithin(child, 10_000)
       assert.equal(
@@ -456,7 +523,7 @@ log:
         `kill ${k + 1}: planned ${phase}, in ${atKill}; ${n} events (${ledger.lastRunSpan}); committed ${committed}`,
       )
       if (n === 0 && process.env.SLUICE_CRASH_DEBUG) t.diagnostic(logged)
-      ledger.resumeFrom(committed)
+      ledger.resumeFrom(committed, committedBeforeKill)
     }
 
     // Stop the writer, mark the end with a sentinel row, and let Sluice catch up.
@@ -496,6 +563,27 @@ log:
     const byId = new Set(rows.map((r) => r.id))
     const naiveExtra = [...ledger.naive.keys()].filter((id) => !byId.has(id)).length
     t.diagnostic(`a consumer that ignores snapshot restarts would keep ${naiveExtra} deleted rows`)
+
+    // The quotable line.
+    const perPhase = ['startup', 'snapshot', 'handoff', 'stream']
+      .map((p) => [p, killedIn.filter((k) => k === p).length] as const)
+      .filter(([, n]) => n > 0)
+      .map(([p, n]) => `${n} ${p}`)
+      .join(', ')
+    const worst = ledger.redeliveries.reduce<(typeof ledger.redeliveries)[number] | null>(
+      (w, r) => (w === null || r.max > w.max ? r : w),
+      null,
+    )
+    const dupBound = worst
+      ? `max duplicate position ${worst.max} <= acked ${worst.acked} (committed at that kill ${worst.committed})`
+      : 'no duplicates'
+    const summary =
+      `${s.label} summary: ${plan.length} kill cycles (${perPhase}), ${ledger.eventsRead} events, ` +
+      `${rows.length} rows replayed exactly, ${ledger.duplicates} duplicates in ${ledger.redeliveries.length} re-deliveries, ` +
+      `every duplicate above the committed and at or below the acked position at its kill; ${dupBound}; ` +
+      `${ledger.violations.length} violations; seed ${seed}; ${((Date.now() - started) / 1000).toFixed(0)} s`
+    t.diagnostic(summary)
+    console.log(`# ${summary}`)
   } finally {
     if (poller) clearInterval(poller)
     child?.kill('SIGKILL')

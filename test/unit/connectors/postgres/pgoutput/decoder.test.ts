@@ -4,6 +4,7 @@ import {
   decodePgoutput,
   MessageCode,
   PG_EPOCH_UNIX_MS,
+  PgoutputDecodeError,
   PgoutputDecoder,
   pgMicrosToUnixMs,
   UNCHANGED_TOAST,
@@ -413,7 +414,7 @@ describe('pgoutput malformed input', () => {
     assert.throws(() => decodePgoutput(Buffer.from('P')), /tag 0x50 \('P'\)/)
   })
 
-  test('every truncation of every message is a RangeError naming the message and offset', () => {
+  test('every truncation of every message is a PgoutputDecodeError (PG_DECODE_FAILED) naming the message and offset', () => {
     const all: [string, Buffer, boolean][] = [
       ['begin', buffers.begin(1n, MICROS, 2), false],
       ['commit', buffers.commit(1n, 2n, MICROS), false],
@@ -436,7 +437,8 @@ describe('pgoutput malformed input', () => {
         assert.throws(
           () => decodePgoutput(buf.subarray(0, len), { streaming }),
           (e: Error) =>
-            e instanceof RangeError &&
+            e instanceof PgoutputDecodeError &&
+            e.code === 'PG_DECODE_FAILED' &&
             e.message.includes(`pgoutput ${name} message`) &&
             /offset \d+/.test(e.message),
           `${name} cut to ${len} of ${buf.length} bytes`,
@@ -445,7 +447,7 @@ describe('pgoutput malformed input', () => {
     }
     assert.throws(
       () => decodePgoutput(Buffer.alloc(0)),
-      /RangeError: pgoutput message truncated: no tag byte at offset 0/,
+      /PgoutputDecodeError: pgoutput message truncated: no tag byte at offset 0/,
     )
   })
 
@@ -465,7 +467,7 @@ describe('pgoutput malformed input', () => {
     const buf = Buffer.concat([buffers.insert(1, ['a']), Buffer.from([0])])
     assert.throws(
       () => decodePgoutput(buf),
-      /RangeError: pgoutput insert message has 1 unread byte\(s\) at offset 14/,
+      /PgoutputDecodeError: pgoutput insert message has 1 unread byte\(s\) at offset 14/,
     )
     assert.throws(
       () => decodePgoutput(Buffer.concat([buffers.streamStop(), Buffer.from([1])])),
@@ -477,7 +479,7 @@ describe('pgoutput malformed input', () => {
     const neg = w('I').int32(1).byte('N').int16(1).byte('t').int32(-1).done()
     assert.throws(
       () => decodePgoutput(neg),
-      /RangeError: pgoutput insert message has a negative text value length -1/,
+      /PgoutputDecodeError: pgoutput insert message has a negative text value length -1/,
     )
     const huge = w('T').int32(0x7fffffff).byte(0).int32(1).done()
     assert.throws(
