@@ -78,8 +78,9 @@ function keyOfRow(table: TableSchema, row: Row): Row {
  * document are folded into the last one (its version is the highest, so the result is
  * the same), so every document appears at most once per batch and the batch's bulk
  * requests, and the retries of their failed items, cannot reorder one document's
- * changes. A batch resolves only when every item is acknowledged, stale, or (with
- * `on_mapping_error: skip`) deliberately skipped.
+ * changes. A batch resolves only when every item is acknowledged, stale, (with the
+ * deprecated `on_mapping_error: skip`) deliberately skipped, or, refused with 400, handed to
+ * the pipeline's on_error (SinkContext.reject) and settled by it.
  */
 export class ElasticsearchSink implements Sink {
   readonly delivery = 'idempotent' as const
