@@ -230,6 +230,8 @@ export class RedisDeadLetter implements DeadLetterWriter {
   }
 
   async close(): Promise<void> {
+    // A client that lost its server would queue QUIT until its retries run out: just drop it.
+    if (this.client.status !== 'ready') return this.client.disconnect()
     await this.client.quit().catch(() => this.client.disconnect())
   }
 }

@@ -23,15 +23,15 @@ after(async () => {
 
 const BIG = '18446744073709551615' // 2^64 - 1: above a signed long
 
-function yaml(dir: string): string {
+function yaml(dir: string, name = 'mdl', table = 'counters', redisUrl = redis.url, serverId = 5611): string {
   return `
 pipelines:
-  - name: mdl
+  - name: ${name}
     source:
       type: mysql
       url: ${db.urlFor('shop')}
-      tables: [shop.counters]
-      server_id: 5611
+      tables: [shop.${table}]
+      server_id: ${serverId}
     sinks:
       - type: file
         path: ${join(dir, 'out')}
@@ -39,8 +39,8 @@ pipelines:
     on_error: dead_letter
     dead_letter:
       type: redis
-      url: ${redis.url}
-      stream: "dead:mdl"
+      url: ${redisUrl}
+      stream: "dead:${name}"
 state:
   type: file
   path: ${join(dir, 'state')}
@@ -51,8 +51,8 @@ log:
 
 const ids = (evs: Envelope[]): number[] => evs.map((e) => Number((e.after ?? e.before)!.id))
 
-async function streamRecords(r: Redis): Promise<DeadLetterRecord[]> {
-  const entries = await r.xrange('dead:mdl', '-', '+')
+async function streamRecords(r: Redis, stream = 'dead:mdl'): Promise<DeadLetterRecord[]> {
+  const entries = await r.xrange(stream, '-', '+')
   return entries.map(([, fields]) => {
     assert.equal(fields[0], 'record')
     return JSON.parse(fields[1]!) as DeadLetterRecord
@@ -103,6 +103,60 @@ describe('on_error dead_letter with a mariadb source and a redis stream', () => 
     } finally {
       r.disconnect()
       await p.stop()
+      t.cleanup()
+    }
+  })
+
+  test('a failed dead-letter write (redis down) fails the pipeline with a retriable DEAD_LETTER_WRITE_FAILED, the position stays before the row, and a restart delivers everything', async () => {
+    const own = await startRedis()
+    await db.sql(
+      'CREATE TABLE shop.gauges (id INT PRIMARY KEY, hits BIGINT UNSIGNED NOT NULL, label VARBINARY(8))',
+    )
+    await db.sql(`INSERT INTO shop.gauges VALUES (1, 10, 'a'), (2, 20, 'b')`)
+    const t = tempDir()
+    const conf = yaml(t.dir, 'mdl2', 'gauges', own.url, 5612)
+    const first = startPipeline(conf, t.dir)
+    let again: ReturnType<typeof startPipeline> | null = null
+    let back: RedisServer | null = null
+    try {
+      const before = await waitFor(async () => {
+        const c = readStatePosition(join(t.dir, 'state'), 'mdl2')
+        return c !== null && ids(await readEnvelopes(first.out)).length === 2 ? c : null
+      }, 30_000)
+      await own.stop()
+      await db.sql(`INSERT INTO shop.gauges VALUES (3, 30, 'c'), (4, ${BIG}, 'd'), (5, 50, 'e')`)
+      const err = await first.done.then(
+        () => assert.fail('the pipeline should have failed'),
+        (e: unknown) => e as { code: string; retriable: boolean },
+      )
+      assert.equal(err.code, 'DEAD_LETTER_WRITE_FAILED')
+      assert.equal(err.retriable, true)
+      assert.equal(readStatePosition(join(t.dir, 'state'), 'mdl2'), before)
+      assert.deepEqual(ids(await readEnvelopes(first.out)), [1, 2])
+
+      // A reachable destination again (a fresh server): a new attempt dead-letters the row and
+      // delivers the rest.
+      back = await startRedis()
+      again = startPipeline(yaml(t.dir, 'mdl2', 'gauges', back.url, 5612), t.dir)
+      const evs = await waitFor(async () => {
+        const e = await readEnvelopes(again!.out)
+        return ids(e).includes(5) ? e : null
+      })
+      assert.deepEqual(ids(evs), [1, 2, 3, 5])
+      const r = new Redis(back.url)
+      try {
+        const recs = await streamRecords(r, 'dead:mdl2')
+        assert.equal(recs.length, 1)
+        assert.equal(recs[0]!.after!.id, '4')
+        assert.equal(recs[0]!.error.code, 'VALUE_OUT_OF_RANGE')
+      } finally {
+        r.disconnect()
+      }
+    } finally {
+      await first.stop()
+      await again?.stop()
+      await own.stop()
+      await back?.stop()
       t.cleanup()
     }
   })
