@@ -153,7 +153,7 @@ describe('on_error dead_letter with a mariadb source and a redis stream', () => 
         r.disconnect()
       }
     } finally {
-      await first.stop()
+      await first.stop().catch(() => undefined)
       await again?.stop()
       await own.stop()
       await back?.stop()
