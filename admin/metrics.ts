@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { RejectMetrics } from '../pipeline/dead-letter.js'
 import type { Op } from '../pipeline/event.js'
 import type { PipelineMetrics } from '../pipeline/metrics.js'
 import type { PipelineState, RunnerStatus } from '../pipeline/runner.js'
@@ -28,13 +29,14 @@ const STATUS_REUSE_MS = 250
  * fed by the runners through PipelineMetrics as events flow; gauges are read from the
  * runners' status at scrape time.
  */
-export class AdminMetrics implements PipelineMetrics {
+export class AdminMetrics implements PipelineMetrics, RejectMetrics {
   readonly registry = new Registry()
   private readonly pipelines: PipelineHandle[] = []
   private readonly events: Counter<'pipeline' | 'table' | 'op'>
   private readonly sinkWrites: Histogram<'pipeline' | 'sink'>
   private readonly errors: Counter<'pipeline' | 'code'>
   private readonly deadLettered: Counter<'pipeline'>
+  private readonly skipped: Counter<'pipeline' | 'origin' | 'code'>
   private statuses: { at: number; value: Promise<RunnerStatus[]> } | null = null
 
   constructor() {
@@ -61,8 +63,14 @@ export class AdminMetrics implements PipelineMetrics {
     })
     this.deadLettered = new Counter({
       name: `${METRIC_PREFIX}dead_letter_events_total`,
-      help: 'Events routed to a dead-letter destination instead of failing the pipeline (no dead-letter support yet: always 0).',
+      help: 'Events written to the dead-letter destination (on_error: dead_letter) instead of failing the pipeline.',
       labelNames: ['pipeline'],
+      registers,
+    })
+    this.skipped = new Counter({
+      name: `${METRIC_PREFIX}events_skipped_total`,
+      help: 'Events dropped by on_error: skip. origin: source, or the sink that refused it (sinks[i].type); code: the error code.',
+      labelNames: ['pipeline', 'origin', 'code'],
       registers,
     })
     const statuses = (now: number): Promise<RunnerStatus[]> => this.statusesFor(now)
@@ -168,5 +176,10 @@ export class AdminMetrics implements PipelineMetrics {
 
   error(pipeline: string, code: string): void {
     this.errors.inc({ pipeline, code })
+  }
+
+  eventRejected(pipeline: string, origin: string, code: string, outcome: 'skipped' | 'dead_lettered'): void {
+    if (outcome === 'skipped') this.skipped.inc({ pipeline, origin, code })
+    else this.deadLettered.inc({ pipeline })
   }
 }

@@ -5,6 +5,7 @@ import { AdminServer } from '../admin/server.js'
 import { loadConfig } from '../config/index.js'
 import type { PipelineConfig, SluiceConfig } from '../config/schema.js'
 import { SOURCES } from '../connectors/index.js'
+import { RejectPolicy, type DeadLetterConfig, type RejectMetrics } from '../pipeline/dead-letter.js'
 import { SluiceError } from '../pipeline/errors.js'
 import type { PipelineMetrics, RateWindow } from '../pipeline/metrics.js'
 import type { SinkEntry, SourceEntry } from '../pipeline/registry.js'
@@ -28,7 +29,7 @@ function entryFor<E extends { type: string }>(entries: readonly E[], type: strin
 
 /** Where a runner reports to (the admin API); both optional. */
 export interface RunnerHooks {
-  readonly metrics?: PipelineMetrics
+  readonly metrics?: PipelineMetrics & Partial<RejectMetrics>
   readonly throughput?: RateWindow
 }
 
@@ -43,10 +44,18 @@ export function buildPipeline(
   const src = p.source as { type: string }
   const sourceEntry = entryFor(SOURCES, src.type) as SourceEntry<unknown>
   const bar = process.stderr.isTTY ? progressBar(p.name) : null
+  const rejects = new RejectPolicy({
+    pipeline: p.name,
+    onError: p.on_error,
+    deadLetter: p.dead_letter as DeadLetterConfig | undefined,
+    log: plog.child({ component: 'on_error' }),
+    metrics: hooks.metrics,
+  })
   const raw = sourceEntry.create(p.source, {
     pipeline: p.name,
     log: plog.child({ component: 'source', connector: src.type }),
     avro: p.avro,
+    rejectRows: true,
     onSnapshotProgress: (progress) => {
       bar?.(progress)
       runner.recordSnapshotProgress(progress)
@@ -57,10 +66,12 @@ export function buildPipeline(
     // A sink's own transforms wrap it; the sink itself never sees the key.
     const { transforms, ...sinkConfig } = s as { type: string; transforms?: readonly TransformConfig[] }
     const entry = entryFor(SINKS, sinkConfig.type) as SinkEntry<unknown>
+    const origin = `sinks[${i}].${sinkConfig.type}`
     const sink = entry.create(sinkConfig, {
       pipeline: p.name,
       log: plog.child({ component: 'sink', sink: sinkConfig.type, index: i }),
       avro: p.avro,
+      reject: (event, error) => rejects.rejectEvent(event, error, origin),
     })
     return transformSink(sink, transforms ?? [], p.name, i)
   })
@@ -75,6 +86,7 @@ export function buildPipeline(
     metrics: hooks.metrics,
     throughput: hooks.throughput,
     sinkLabels: p.sinks.map((s) => (s as { type: string }).type),
+    rejects,
   })
   return runner
 }

@@ -118,6 +118,95 @@ const logSchema = z
   .prefault({})
   .describe('Logging (JSON lines on stderr).')
 
+const deadLetterSchema = z
+  .discriminatedUnion(
+    'type',
+    [
+      z
+        .strictObject({
+          type: z.literal('file'),
+          path: z
+            .string()
+            .min(1)
+            .describe(
+              'File the records are appended to, one JSON object per line; fsynced before the position moves.',
+            )
+            .meta({ examples: ['./dead-letter/shop.jsonl'] }),
+        })
+        .describe('Dead letters as JSON lines in a local file.'),
+      z
+        .strictObject({
+          type: z.literal('kafka'),
+          brokers: z
+            .array(z.string().min(1))
+            .min(1)
+            .describe('Bootstrap brokers (`host:port`).')
+            .meta({ examples: [['kafka:9092']] }),
+          topic: z
+            .string()
+            .min(1)
+            .describe('Topic the records are produced to (acks -1); left to broker auto-creation.')
+            .meta({ examples: ['shop.dead-letter'] }),
+          client_id: z
+            .string()
+            .min(1)
+            .optional()
+            .describe('Kafka client id; default `sluice-<pipeline>-dead-letter`.'),
+        })
+        .describe('Dead letters as messages on a Kafka topic (value: the record JSON, key: the table).'),
+      z
+        .strictObject({
+          type: z.literal('redis'),
+          url: z
+            .string()
+            .url()
+            .describe(
+              'Redis URL (`redis://[user:password@]host:port[/db]`); a password in it is never logged.',
+            )
+            .meta({ examples: ['redis://localhost:6379'] }),
+          stream: z
+            .string()
+            .min(1)
+            .describe('Stream the records are added to (XADD, field `record`: the record JSON).')
+            .meta({ examples: ['shop:dead-letter'] }),
+          maxlen: z
+            .number()
+            .int()
+            .min(1)
+            .optional()
+            .describe('Cap the stream at about this many entries (`XADD MAXLEN ~`); default: no cap.'),
+        })
+        .describe('Dead letters as entries of a Redis stream.'),
+    ],
+    {
+      error: (iss) =>
+        iss.code === 'invalid_union' ? 'dead_letter needs type: file, kafka or redis' : undefined,
+    },
+  )
+  .optional()
+  .describe(
+    'Where rejected events go when on_error is dead_letter (required then): a JSON-lines file, a Kafka ' +
+      'topic or a Redis stream. Each record holds the event, the error and the position.',
+  )
+
+/** `on_error: dead_letter` needs a `dead_letter` block, and a `dead_letter` block needs that setting. */
+function checkDeadLetter(p: { on_error?: string; dead_letter?: unknown }, ctx: z.core.$RefinementCtx): void {
+  if (p.on_error === 'dead_letter' && p.dead_letter === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['on_error'],
+      message:
+        'on_error is dead_letter but the pipeline has no dead_letter block; add one (dead_letter: {type: file, ' +
+        'path: ...}, or type kafka or redis), or set on_error to halt or skip',
+    })
+  if (p.on_error !== 'dead_letter' && p.dead_letter !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dead_letter'],
+      message: `dead_letter is set but on_error is ${p.on_error ?? 'halt'}; set on_error: dead_letter, or remove the dead_letter block`,
+    })
+}
+
 /** Reports each repeated pipeline name at the repeat, naming where it was first used. */
 function uniqueNames(pipelines: unknown, ctx: z.core.$RefinementCtx): void {
   if (!Array.isArray(pipelines)) return
@@ -192,8 +281,19 @@ export function buildConfigSchema(
         .default(64 * 1024 * 1024)
         .describe('Back-pressure: at most this many bytes of events read but not yet durable in every sink.')
         .meta({ examples: [67_108_864] }),
+      on_error: z
+        .enum(['halt', 'dead_letter', 'skip'])
+        .default('halt')
+        .describe(
+          'An event that fails permanently on its own (a value the source cannot convert, a document a sink ' +
+            'refuses): `halt` stops the pipeline with the error, the position stays before the event; ' +
+            '`dead_letter` writes it to `dead_letter` durably and goes on; `skip` logs and counts it ' +
+            '(sluice_events_skipped_total) and goes on. Retriable errors are always retried.',
+        ),
+      dead_letter: deadLetterSchema,
     })
     .superRefine(checkPipelineTransforms(transforms))
+    .superRefine(checkDeadLetter)
     .describe('One source, its tables, and the sinks its change events go to.')
 
   return z

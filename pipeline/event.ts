@@ -1,3 +1,4 @@
+import type { RejectedRow } from './dead-letter.js'
 import type { TableSchema } from './schema.js'
 
 /** Debezium operation codes: create, update, delete, read (snapshot), truncate. */
@@ -112,6 +113,14 @@ export interface ChangeBatch {
    * its END from this.
    */
   readonly transactions?: readonly TransactionSummary[]
+  /**
+   * Rows of this batch's range that the source could not convert (a permanent EncodeError
+   * of one value), in position order; absent when none. They are not among `events`. The
+   * runner applies the pipeline's `on_error` to them before the batch goes to the sinks, so
+   * the position never moves past a rejected row before its policy is applied (durably).
+   * Only sources created with SourceContext.rejectRows produce them.
+   */
+  readonly rejected?: readonly RejectedRow[]
 }
 
 /** A committed transaction with at least one captured event: Debezium's END record. */

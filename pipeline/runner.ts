@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { Checkpointer } from './checkpointer.js'
+import type { RejectPolicy } from './dead-letter.js'
 import { SinkError, SluiceError } from './errors.js'
 import type { ChangeBatch, Op } from './event.js'
 import { NO_METRICS, RateWindow, type PipelineMetrics } from './metrics.js'
@@ -26,6 +27,12 @@ export interface RunnerOptions {
   readonly sinkLabels?: readonly string[]
   /** Delivered-event history; pass the same one to each restart of a pipeline to keep it. */
   readonly throughput?: RateWindow
+  /**
+   * The pipeline's `on_error` policy: applied to the rows a batch carries in `rejected`
+   * before the batch goes to the sinks, and opened/closed with the sinks (its dead-letter
+   * destination). Without it a batch with rejected rows fails the pipeline (halt).
+   */
+  readonly rejects?: RejectPolicy
 }
 
 /** What a pipeline is doing, as the admin API shows it. */
@@ -72,6 +79,8 @@ export interface RunnerStats {
   committedPosition: string | null
   /** Events durable in every sink. */
   delivered: number
+  /** Rows the source rejected (could not convert) and the policy skipped or dead-lettered. */
+  rejected: number
 }
 
 /**
@@ -82,7 +91,7 @@ export interface RunnerStats {
  * (no commit past the failed batch; the error is rethrown).
  */
 export class PipelineRunner {
-  readonly stats: RunnerStats = { events: 0, batches: 0, committedPosition: null, delivered: 0 }
+  readonly stats: RunnerStats = { events: 0, batches: 0, committedPosition: null, delivered: 0, rejected: 0 }
   private readonly tracker: Checkpointer
   private committing: Promise<void> = Promise.resolve()
   private failure: unknown = null
@@ -221,11 +230,16 @@ export class PipelineRunner {
     const stop = this.internal.signal
 
     const opened: Sink[] = []
+    let rejectsOpened = false
     try {
       await source.preflight()
       for (const s of sinks) {
         await s.open()
         opened.push(s)
+      }
+      if (this.opts.rejects) {
+        rejectsOpened = true
+        await this.opts.rejects.open()
       }
       const saved = await state.load(name)
       const from = saved?.position ?? null
@@ -260,6 +274,10 @@ export class PipelineRunner {
           this.fail(err)
         })
       }
+      if (rejectsOpened)
+        await this.opts
+          .rejects!.close()
+          .catch((err: unknown) => log.error({ err }, 'closing the dead-letter destination failed'))
       await source.stop().catch((err: unknown) => log.error({ err }, 'stopping source failed'))
       this.lifecycle = this.failure ? 'failed' : 'stopped'
       this.pauseGate?.release()
@@ -292,6 +310,15 @@ export class PipelineRunner {
       if (this.pauseGate) await this.waitWhilePaused(stop)
       if (stop.aborted || this.failure) break
       const batch = next.value
+      // Rows the source could not convert: the policy is applied (dead letters durable)
+      // before the batch is tracked, so its checkpoint cannot be committed first. Under
+      // halt this throws the row's own error, and nothing of this batch is written.
+      if (batch.rejected && batch.rejected.length > 0) {
+        if (!this.opts.rejects) throw batch.rejected[0]!.error
+        await this.opts.rejects.rejectRows(batch.rejected)
+        this.stats.rejected += batch.rejected.length
+        if (stop.aborted || this.failure) break
+      }
       const entry = await this.tracker
         .track(batch.checkpoint, batch.events.length, batch.bytes, sinks.length, stop)
         .catch((err: unknown) => {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { ChangeBatch } from './event.js'
+import type { ChangeBatch, ChangeEvent } from './event.js'
 import type { AvroOptions } from './source.js'
 
 /**
@@ -29,4 +29,14 @@ export interface SinkContext {
   readonly pipeline: string
   readonly log: Logger
   readonly avro: AvroOptions
+  /**
+   * Hands over an event the sink refuses for good (a permanent SluiceError of that event
+   * alone: a document the index rejects, a record that cannot be encoded) to the pipeline's
+   * `on_error` policy. Resolves once the policy is applied, durably for `dead_letter`, so the
+   * sink may then treat the event as done; the sink awaits it before its write() resolves.
+   * Rejects with `error` under `halt` (and for a retriable error, which is never the policy's
+   * to absorb): the sink then fails the write as it would have without a policy. Absent when
+   * the sink runs outside a pipeline (tests): the sink fails the write.
+   */
+  readonly reject?: (event: ChangeEvent, error: unknown) => Promise<void>
 }

@@ -49,6 +49,12 @@ export interface SourceContext {
   readonly avro: AvroOptions
   /** Snapshot progress per table (called at most a few times a second, and when a table is done). */
   readonly onSnapshotProgress?: (p: SnapshotProgress) => void
+  /**
+   * A row whose value cannot be converted (a permanent EncodeError of that row alone): when
+   * true, the source passes it on in its batch's `rejected` (see ChangeBatch.rejected) and
+   * goes on; when false or absent, the source fails with the error, as it always did.
+   */
+  readonly rejectRows?: boolean
 }
 
 /** Rows read so far of one table during a snapshot. */

@@ -4,6 +4,15 @@ import type { Logger } from 'pino'
 import { PreconditionError, SluiceError, SourceError } from '../../pipeline/errors.js'
 import type { ChangeBatch, ChangeEvent, Op, Row, SnapshotMarker } from '../../pipeline/event.js'
 import { summarizeTransaction } from '../../pipeline/event.js'
+import {
+  failingColumn,
+  isRowError,
+  rawRow,
+  rejectedEvent,
+  splitRejected,
+  type RawRow,
+  type RejectedRow,
+} from '../../pipeline/dead-letter.js'
 import type { TableSchema } from '../../pipeline/schema.js'
 import type { Source, SourceContext } from '../../pipeline/source.js'
 import { StreamBuffer } from '../../pipeline/stream-buffer.js'
@@ -16,6 +25,7 @@ import {
   type RowsEvent,
   type TableMap,
 } from './binlog/index.js'
+import type { BinlogValue } from './binlog/values.js'
 import { tableColumns } from './catalog.js'
 import type { MysqlConfig } from './config.js'
 import { classifyMysqlError, redactUrl } from './errors.js'
@@ -352,10 +362,28 @@ export class MysqlSource implements Source {
       const pos = positionBuilder(file, position, PHASE_SNAPSHOT, gtid, '', base)
       log.info({ file, position, gtid }, 'snapshot started')
       let index = 0
-      let held: { t: MysqlTable; row: Row; key: Row | null } | null = null
+      let held: { t: MysqlTable; row: Row; key: Row | null; failed: RowFailure | null } | null = null
       let batch: ChangeEvent[] = []
       let bytes = 0
+      // Rows that failed conversion travel as placeholders (rejectRows); split out on yield.
+      let anyRejected = false
+      const out = (b: ChangeBatch): ChangeBatch => (anyRejected ? splitRejected(b) : b)
       const event = (h: NonNullable<typeof held>, marker: SnapshotMarker): ChangeEvent => {
+        const ev = snapshotEvent(h, marker)
+        if (!h.failed) return ev
+        const { error, column, raw } = h.failed
+        const table = `${h.t.schema.schema}.${h.t.schema.table}`
+        return rejectedEvent(ev, {
+          position: ev.position,
+          table,
+          op: 'r',
+          error,
+          column,
+          before: null,
+          after: raw,
+        })
+      }
+      const snapshotEvent = (h: NonNullable<typeof held>, marker: SnapshotMarker): ChangeEvent => {
         const p = pos(index)
         const ev = makeEvent('r', h.t, null, h.row, h.key, p, 0)
         const source = mysqlSource(
@@ -390,18 +418,25 @@ export class MysqlSource implements Source {
           .stream({ highWaterMark: 1000 })
         for await (const values of stream as AsyncIterable<unknown[]>) {
           const row: Row = {}
-          for (let i = 0; i < t.columns.length; i++) {
-            const v = values[i]
-            const c = t.columns[i]!
-            row[c.name] = v === null || v === undefined ? null : c.fromText(v as string)
+          let failed: RowFailure | null = null
+          try {
+            for (let i = 0; i < t.columns.length; i++) {
+              const v = values[i]
+              const c = t.columns[i]!
+              row[c.name] = v === null || v === undefined ? null : c.fromText(v as string)
+            }
+          } catch (err) {
+            if (!this.ctx.rejectRows || !isRowError(err)) throw err
+            failed = rowFailure(err, t, values, (c, v) => c.fromText(v as string))
+            anyRejected = true
           }
-          const key = keyOf(t, row)
+          const key = failed ? null : keyOf(t, row)
           if (held) batch.push(event(held, 'true'))
-          held = { t, row, key }
+          held = { t, row, key, failed }
           rows++
           bytes += approxSize(values)
           if (batch.length > 0 && (batch.length >= BATCH_EVENTS || bytes >= BATCH_BYTES)) {
-            yield { events: batch, checkpoint: batch[batch.length - 1]!.position, bytes }
+            yield out({ events: batch, checkpoint: batch[batch.length - 1]!.position, bytes })
             batch = []
             bytes = 0
             if (signal.aborted) return { file, position, gtid, base }
@@ -417,7 +452,7 @@ export class MysqlSource implements Source {
       }
       await conn.query('COMMIT')
       if (held) batch.push(event(held, 'last'))
-      yield {
+      yield out({
         events: batch,
         checkpoint: formatPosition({
           file,
@@ -429,7 +464,7 @@ export class MysqlSource implements Source {
           base,
         }),
         bytes,
-      }
+      })
       log.info({ events: index, ms: Date.now() - startedMs }, 'snapshot done')
       return { file, position, gtid, base }
     } catch (err) {
@@ -571,6 +606,8 @@ class BinlogReader {
   private stream: BinlogStream | null = null
   private file = ''
   private tx: Tx | null = null
+  /** A row failed conversion and travels as a placeholder: batches are split from then on. */
+  private anyRejected = false
   private readonly byTableId = new Map<number, MysqlTable | null>()
   private readonly buf: StreamBuffer<Buffer>
   /** The GTID state after the last completed group (position.ts `<resume>`). */
@@ -647,7 +684,7 @@ class BinlogReader {
       (err: unknown) => this.buf.fail(err),
     )
     this.log.info({ method: this.plan.method, start, from: this.from }, 'streaming started')
-    yield* this.buf.batches(signal)
+    for await (const b of this.buf.batches(signal)) yield this.anyRejected ? splitRejected(b) : b
   }
 
   private block(work: () => Promise<void>): void {
@@ -839,9 +876,30 @@ class BinlogReader {
     if (!t) return
     const bytes = Math.ceil(ev.header.eventSize / Math.max(1, ev.rows.length))
     for (const change of ev.rows) {
-      const before = change.before ? this.row(t, change.before) : null
-      const after = change.after ? this.row(t, change.after) : null
       const op: Op = ev.type === 'writeRows' ? 'c' : ev.type === 'deleteRows' ? 'd' : 'u'
+      let before: Row | null
+      let after: Row | null
+      try {
+        before = change.before ? this.row(t, change.before) : null
+        after = change.after ? this.row(t, change.after) : null
+      } catch (err) {
+        if (!this.deps.ctx.rejectRows || !isRowError(err)) throw err
+        // The row travels as a placeholder with its raw values (see pipeline/dead-letter.ts).
+        const conv = (c: MysqlColumnSchema, v: unknown): unknown => c.fromBinlog(v as BinlogValue)
+        const fb = change.before ? rowFailure(err, t, change.before, conv) : null
+        const fa = change.after ? rowFailure(err, t, change.after, conv) : null
+        this.anyRejected = true
+        this.emitRow(op, t, null, null, null, bytes, (position) => ({
+          position,
+          table: `${t.schema.schema}.${t.schema.table}`,
+          op,
+          error: err,
+          column: fa?.column ?? fb?.column ?? null,
+          before: fb?.raw ?? null,
+          after: fa?.raw ?? null,
+        }))
+        continue
+      }
       const oldKey = before ? keyOf(t, before) : null
       const newKey = after ? keyOf(t, after) : null
       if (op === 'u' && oldKey && newKey && !sameKey(t, oldKey, newKey)) {
@@ -861,6 +919,7 @@ class BinlogReader {
     after: Row | null,
     key: Row | null,
     bytes: number,
+    rejected?: (position: string) => RejectedRow,
   ): void {
     const tx = this.tx
     if (!tx) throw new SourceError('MYSQL_PROTOCOL', 'a row event arrived outside a transaction')
@@ -869,34 +928,49 @@ class BinlogReader {
     tx.perTable.set(t.schema, perTable)
     if (index <= tx.skipUpTo) return
     const position = tx.pos(index)
-    this.buf.emit(
-      {
-        op,
-        table: t.schema,
-        key,
-        before,
-        after,
+    const event: ChangeEvent = {
+      op,
+      table: t.schema,
+      key,
+      before,
+      after,
+      position,
+      source: mysqlSource(
+        this.deps.ctx.pipeline,
+        t.schema.db,
+        t.schema.table,
+        tx.tsMs,
+        'false',
+        tx.serverId,
+        tx.gtid || null,
+        tx.file,
+        tx.offset,
+        index,
+        null,
         position,
-        source: mysqlSource(
-          this.deps.ctx.pipeline,
-          t.schema.db,
-          t.schema.table,
-          tx.tsMs,
-          'false',
-          tx.serverId,
-          tx.gtid || null,
-          tx.file,
-          tx.offset,
-          index,
-          null,
-          position,
-        ),
-        transaction: { id: tx.id, total_order: tx.index, data_collection_order: perTable },
-        ts_ms: Date.now(),
-      },
-      bytes,
-    )
+      ),
+      transaction: { id: tx.id, total_order: tx.index, data_collection_order: perTable },
+      ts_ms: Date.now(),
+    }
+    this.buf.emit(rejected ? rejectedEvent(event, rejected(position)) : event, bytes)
   }
+}
+
+/** A row that failed conversion: the error, the failing column and the raw values. */
+interface RowFailure {
+  readonly error: SluiceError
+  readonly column: string | null
+  readonly raw: RawRow
+}
+
+function rowFailure(
+  error: SluiceError,
+  t: MysqlTable,
+  values: readonly unknown[],
+  convert: (c: MysqlColumnSchema, v: unknown) => unknown,
+): RowFailure {
+  const column = failingColumn(t.names, values, (i, v) => convert(t.columns[i]!, v))
+  return { error, column, raw: rawRow(t.names, values) }
 }
 
 function sameKey(t: MysqlTable, a: Row, b: Row): boolean {

@@ -4,6 +4,15 @@ import type { Logger } from 'pino'
 import { PreconditionError, SourceError } from '../../pipeline/errors.js'
 import type { ChangeBatch, ChangeEvent, Op, Row, SnapshotMarker } from '../../pipeline/event.js'
 import { summarizeTransaction } from '../../pipeline/event.js'
+import {
+  failingColumn,
+  isRowError,
+  rawRow,
+  rejectedEvent,
+  splitRejected,
+  type RawRow,
+} from '../../pipeline/dead-letter.js'
+import type { SluiceError } from '../../pipeline/errors.js'
 import type { TableSchema } from '../../pipeline/schema.js'
 import type { Source, SourceContext, SourceStatus } from '../../pipeline/source.js'
 import { StreamBuffer } from '../../pipeline/stream-buffer.js'
@@ -318,10 +327,28 @@ export class PostgresSource implements Source {
     const cpNumber = Number(cp)
     const prefix = positionPrefix(cp, PHASE_SNAPSHOT)
     let index = 0
-    let held: { schema: TableSchema; row: Row; key: Row | null } | null = null
+    let held: { schema: TableSchema; row: Row; key: Row | null; failed: RowFailure | null } | null = null
     let batch: ChangeEvent[] = []
     let bytes = 0
+    // Rows that failed conversion travel as placeholders (rejectRows); split out on yield.
+    let anyRejected = false
+    const out = (b: ChangeBatch): ChangeBatch => (anyRejected ? splitRejected(b) : b)
     const event = (h: NonNullable<typeof held>, marker: SnapshotMarker): ChangeEvent => {
+      const ev = snapshotEvent(h, marker)
+      if (!h.failed) return ev
+      const { error, column, raw } = h.failed
+      const table = `${h.schema.schema}.${h.schema.table}`
+      return rejectedEvent(ev, {
+        position: ev.position,
+        table,
+        op: 'r',
+        error,
+        column,
+        before: null,
+        after: raw,
+      })
+    }
+    const snapshotEvent = (h: NonNullable<typeof held>, marker: SnapshotMarker): ChangeEvent => {
       const position = withIndex(prefix, index++)
       return {
         op: 'r',
@@ -379,21 +406,28 @@ export class PostgresSource implements Source {
           bytes += chunk.length
           for (const values of parser.push(chunk)) {
             const row: Row = {}
-            for (let i = 0; i < cols.length; i++) {
-              const v = values[i]
-              const col = cols[i]!
-              row[col.name] = v === null || v === undefined ? null : col.fromText(v)
+            let failed: RowFailure | null = null
+            try {
+              for (let i = 0; i < cols.length; i++) {
+                const v = values[i]
+                const col = cols[i]!
+                row[col.name] = v === null || v === undefined ? null : col.fromText(v)
+              }
+            } catch (err) {
+              if (!this.ctx.rejectRows || !isRowError(err)) throw err
+              failed = rowFailure(err, cols, values)
+              anyRejected = true
             }
             let key: Row | null = null
-            if (keyIdx.length > 0) {
+            if (keyIdx.length > 0 && !failed) {
               key = {}
               for (const i of keyIdx) key[cols[i]!.name] = row[cols[i]!.name]
             }
             if (held) batch.push(event(held, 'true'))
-            held = { schema, row, key }
+            held = { schema, row, key, failed }
             rows++
             if (batch.length > 0 && (batch.length >= BATCH_EVENTS || bytes >= BATCH_BYTES)) {
-              yield { events: batch, checkpoint: batch[batch.length - 1]!.position, bytes }
+              yield out({ events: batch, checkpoint: batch[batch.length - 1]!.position, bytes })
               batch = []
               bytes = 0
               if (signal.aborted) return
@@ -415,7 +449,7 @@ export class PostgresSource implements Source {
       }
       await client.query('COMMIT')
       if (held) batch.push(event(held, 'last'))
-      yield { events: batch, checkpoint: makePosition(cp, PHASE_SNAPSHOT, END), bytes }
+      yield out({ events: batch, checkpoint: makePosition(cp, PHASE_SNAPSHOT, END), bytes })
       log.info({ events: index, ms: Date.now() - startedMs }, 'snapshot done')
     } catch (err) {
       throw classifyPgError(err, this.where)
@@ -541,6 +575,8 @@ class StreamReader {
   private readonly decoder = new PgoutputDecoder(1)
   private readonly buf: StreamBuffer<PgoutputMessage>
   private toastSkipped = 0
+  /** A row failed conversion and travels as a placeholder: batches are split from then on. */
+  private anyRejected = false
 
   constructor(
     private readonly source: PostgresSource,
@@ -606,7 +642,7 @@ class StreamReader {
     }
     this.log.info({ slot, from: this.from }, 'streaming started')
     try {
-      yield* this.buf.batches(signal)
+      for await (const b of this.buf.batches(signal)) yield this.anyRejected ? splitRejected(b) : b
     } finally {
       if (this.toastSkipped > 0)
         this.log.info(
@@ -691,8 +727,10 @@ class StreamReader {
       case 'insert': {
         const rel = this.relation(msg.relationId)
         if (!rel.schema) return
-        const after = this.row(rel.schema, msg.tuple)
-        this.emit(this.event('c', rel, null, after, this.keyOf(rel, msg.tuple, after), lsn), msg.bytes)
+        this.orReject('c', rel, null, msg.tuple, msg.bytes, lsn, () => {
+          const after = this.row(rel.schema!, msg.tuple)
+          this.emit(this.event('c', rel, null, after, this.keyOf(rel, msg.tuple, after), lsn), msg.bytes)
+        })
         return
       }
       case 'update': {
@@ -703,27 +741,36 @@ class StreamReader {
           if (msg.old && !msg.old.includes(UNCHANGED_TOAST)) {
             // REPLICA IDENTITY FULL: the old row holds the unchanged value.
             const filled = msg.tuple.map((v, i) => (v === UNCHANGED_TOAST ? msg.old![i]! : v))
-            this.emitUpdate(rel, msg.old, filled, oldTuple, msg.bytes, lsn)
+            this.orReject('u', rel, msg.old, filled, msg.bytes, lsn, () =>
+              this.emitUpdate(rel, msg.old, filled, oldTuple, msg.bytes, lsn),
+            )
           } else {
             // Later messages (including this transaction's commit) wait in the backlog, so
             // this.tx is still this update's transaction when the work completes.
             this.block(async () => {
               const filled = await this.reselect(rel, msg.tuple)
-              if (filled) this.emitUpdate(rel, msg.old, filled, oldTuple, msg.bytes, lsn)
+              if (filled)
+                this.orReject('u', rel, msg.old, filled, msg.bytes, lsn, () =>
+                  this.emitUpdate(rel, msg.old, filled, oldTuple, msg.bytes, lsn),
+                )
               else this.toastSkipped++
             })
           }
           return
         }
-        this.emitUpdate(rel, msg.old, msg.tuple, oldTuple, msg.bytes, lsn)
+        this.orReject('u', rel, msg.old, msg.tuple, msg.bytes, lsn, () =>
+          this.emitUpdate(rel, msg.old, msg.tuple, oldTuple, msg.bytes, lsn),
+        )
         return
       }
       case 'delete': {
         const rel = this.relation(msg.relationId)
         if (!rel.schema) return
         const oldTuple = (msg.old ?? msg.key)!
-        const before = msg.old ? this.row(rel.schema, msg.old) : null
-        this.emit(this.event('d', rel, before, null, this.keyOf(rel, oldTuple, null), lsn), msg.bytes)
+        this.orReject('d', rel, oldTuple, null, msg.bytes, lsn, () => {
+          const before = msg.old ? this.row(rel.schema!, msg.old) : null
+          this.emit(this.event('d', rel, before, null, this.keyOf(rel, oldTuple, null), lsn), msg.bytes)
+        })
         return
       }
       case 'truncate':
@@ -768,6 +815,45 @@ class StreamReader {
       const keyIndexes = schema.keyColumns.map((k) => schema.columns.findIndex((c) => c.name === k))
       this.relations.set(msg.relationId, { schema, meta, keyIndexes })
     })
+  }
+
+  /**
+   * Runs `convert` (which converts a row and emits its events); when a value of the row
+   * cannot be converted (EncodeError) and the pipeline takes rejected rows, emits a
+   * placeholder carrying the raw tuple instead (see pipeline/dead-letter.ts).
+   */
+  private orReject(
+    op: Op,
+    rel: RelationState,
+    before: TupleValues | null,
+    after: TupleValues | null,
+    bytes: number,
+    lsn: number,
+    convert: () => void,
+  ): void {
+    try {
+      convert()
+    } catch (err) {
+      if (!this.src().ctx.rejectRows || !isRowError(err)) throw err
+      const schema = rel.schema!
+      const failedAfter = after ? rowFailure(err, schema.columns, tupleText(after)) : null
+      const failedBefore = before ? rowFailure(err, schema.columns, tupleText(before)) : null
+      const column = failedAfter?.column ?? failedBefore?.column ?? null
+      const ev = this.event(op, rel, null, null, null, lsn)
+      this.anyRejected = true
+      this.emit(
+        rejectedEvent(ev, {
+          position: ev.position,
+          table: `${schema.schema}.${schema.table}`,
+          op,
+          error: err,
+          column,
+          before: failedBefore?.raw ?? null,
+          after: failedAfter?.raw ?? null,
+        }),
+        bytes,
+      )
+    }
   }
 
   private row(schema: TableSchema, tuple: TupleValues): Row {
@@ -876,6 +962,34 @@ class StreamReader {
       ts_ms: Date.now(),
     }
   }
+}
+
+/** A row that failed conversion: the error, the failing column and the raw values. */
+interface RowFailure {
+  readonly error: SluiceError
+  readonly column: string | null
+  readonly raw: RawRow
+}
+
+function rowFailure(
+  error: SluiceError,
+  cols: TableSchema['columns'],
+  values: readonly (string | null | undefined)[],
+): RowFailure {
+  const names = cols.map((c) => c.name)
+  const column = failingColumn(names, values, (i, v) => cols[i]!.fromText(v as string))
+  return { error, column, raw: rawRow(names, values) }
+}
+
+/** A pgoutput tuple as text values (unchanged TOAST values unknown: null). */
+function tupleText(t: TupleValues): (string | null)[] {
+  return t.map((v) =>
+    v === null || v === undefined || v === UNCHANGED_TOAST
+      ? null
+      : typeof v === 'string'
+        ? v
+        : v.toString('utf8'),
+  )
 }
 
 /** Creates a Postgres source (registry entry's create()). */

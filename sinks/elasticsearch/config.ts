@@ -65,11 +65,12 @@ export const elasticsearchConfig = z
       .meta({ examples: [5 * MIB] }),
     on_mapping_error: z
       .enum(['halt', 'skip'])
-      .default('halt')
+      .optional()
       .describe(
-        'A document the index refuses (400: mapping or parsing error): `halt` stops the pipeline with ' +
-          'an error naming index, id and reason, without acknowledging it; `skip` logs it, counts it ' +
-          'and goes on (dead-lettering is not available yet).',
+        'Deprecated: use the pipeline `on_error` (halt, dead_letter or skip), which this sink applies to a ' +
+          'document the index refuses (400: mapping or parsing error) when this key is absent. When set, it ' +
+          'overrides on_error for this sink: `halt` stops the pipeline with an error naming index, id and ' +
+          'reason, without acknowledging it; `skip` logs it, counts it and goes on.',
       ),
     on_truncate: z
       .enum(['halt', 'ignore'])

@@ -26,6 +26,8 @@ export interface ElasticsearchSinkStats {
   retried: number
   /** Documents refused with 400 and skipped (`on_mapping_error: skip`). */
   skipped: number
+  /** Documents refused with 400 and handed to the pipeline's on_error (skipped or dead-lettered). */
+  rejected: number
   /** Truncates ignored (`on_truncate: ignore`). */
   truncatesIgnored: number
   bulkRequests: number
@@ -45,6 +47,8 @@ interface Action {
   readonly index: string
   readonly id: string
   readonly lines: string
+  /** The event the action comes from (handed to the pipeline's on_error when refused). */
+  readonly ev: ChangeEvent
 }
 
 /** Length of `<commit lsn 16 hex>.<phase>` in a Postgres position. */
@@ -74,8 +78,9 @@ function keyOfRow(table: TableSchema, row: Row): Row {
  * document are folded into the last one (its version is the highest, so the result is
  * the same), so every document appears at most once per batch and the batch's bulk
  * requests, and the retries of their failed items, cannot reorder one document's
- * changes. A batch resolves only when every item is acknowledged, stale, or (with
- * `on_mapping_error: skip`) deliberately skipped.
+ * changes. A batch resolves only when every item is acknowledged, stale, (with the
+ * deprecated `on_mapping_error: skip`) deliberately skipped, or, refused with 400, handed to
+ * the pipeline's on_error (SinkContext.reject) and settled by it.
  */
 export class ElasticsearchSink implements Sink {
   readonly delivery = 'idempotent' as const
@@ -86,11 +91,13 @@ export class ElasticsearchSink implements Sink {
     coalesced: 0,
     retried: 0,
     skipped: 0,
+    rejected: 0,
     truncatesIgnored: 0,
     bulkRequests: 0,
   }
   private readonly client: SearchClient
   private readonly log: Logger
+  private readonly reject: SinkContext['reject']
   private readonly sleep: (ms: number) => Promise<void>
   private readonly random: () => number
   private readonly prefix: string
@@ -115,6 +122,7 @@ export class ElasticsearchSink implements Sink {
   ) {
     this.client = deps.client ?? createSearchClient(config)
     this.log = ctx.log.child({ component: 'sink', sink: 'elasticsearch' })
+    this.reject = ctx.reject
     this.sleep = deps.sleep ?? sleepMs
     this.random = deps.random ?? Math.random
     this.prefix = ctx.avro.prefix
@@ -139,6 +147,12 @@ export class ElasticsearchSink implements Sink {
       )
     }
     this.log.info({ flavor: info.product, version: info.version }, 'search sink connected')
+    if (this.config.on_mapping_error !== undefined)
+      this.log.warn(
+        { on_mapping_error: this.config.on_mapping_error },
+        "on_mapping_error is deprecated: it overrides the pipeline's on_error for this sink; remove it and " +
+          'set on_error (halt, dead_letter or skip) on the pipeline',
+      )
   }
 
   write(batch: ChangeBatch): Promise<void> {
@@ -260,6 +274,7 @@ export class ElasticsearchSink implements Sink {
       const deleteOf = (docId: string): Action => ({
         op: 'delete',
         index,
+        ev,
         id: docId,
         lines: `{"delete":${head}"_id":${JSON.stringify(docId)},${meta}`,
       })
@@ -279,7 +294,13 @@ export class ElasticsearchSink implements Sink {
         if (oldId !== id) push(deleteOf(oldId))
       }
       const doc = JSON.stringify(documentRenderer(table)(ev.after))
-      push({ op: 'index', index, id, lines: `{"index":${head}"_id":${JSON.stringify(id)},${meta}${doc}\n` })
+      push({
+        op: 'index',
+        index,
+        ev,
+        id,
+        lines: `{"index":${head}"_id":${JSON.stringify(id)},${meta}${doc}\n`,
+      })
     }
     return out.filter((a): a is Action => a !== undefined)
   }
@@ -329,8 +350,21 @@ export class ElasticsearchSink implements Sink {
     if (chunk.length > 0) await this.send(chunk)
   }
 
-  /** Sends one bulk request and retries its retriable failures until all items are settled. */
+  /**
+   * Sends one bulk request and retries its retriable failures until all items are settled.
+   * Items refused for good (400) are handed to the pipeline's on_error (SinkContext.reject)
+   * once the rest is settled; the send resolves only when that is applied too.
+   */
   private async send(chunk: Action[]): Promise<void> {
+    const refused: { a: Action; err: SinkError }[] = []
+    await this.sendItems(chunk, refused)
+    for (const { a, err } of refused) {
+      await this.reject!(a.ev, err)
+      this.stats.rejected += 1
+    }
+  }
+
+  private async sendItems(chunk: Action[], refused: { a: Action; err: SinkError }[]): Promise<void> {
     let pending = chunk
     for (let attempt = 0; ; attempt++) {
       let retry: Action[] = []
@@ -356,7 +390,7 @@ export class ElasticsearchSink implements Sink {
         for (let i = 0; i < pending.length; i++) {
           const a = pending[i]!
           const r = results[i]!
-          if (this.settle(a, r)) continue
+          if (this.settle(a, r, refused)) continue
           retry.push(a)
           lastReason ||= `index ${a.index}, id ${a.id}: status ${r.status} ${r.error?.type ?? ''}: ${r.error?.reason ?? ''}`
         }
@@ -377,8 +411,11 @@ export class ElasticsearchSink implements Sink {
     }
   }
 
-  /** Settles one item result: true when done (applied, stale or skipped); false to retry; throws to halt. */
-  private settle(a: Action, r: BulkItemResult): boolean {
+  /**
+   * Settles one item result: true when done (applied, stale, skipped, or refused and queued
+   * in `refused` for the pipeline's on_error); false to retry; throws to halt.
+   */
+  private settle(a: Action, r: BulkItemResult, refused: { a: Action; err: SinkError }[]): boolean {
     if (r.status >= 200 && r.status < 300) {
       if (a.op === 'delete') this.stats.deleted += 1
       else this.stats.indexed += 1
@@ -403,15 +440,21 @@ export class ElasticsearchSink implements Sink {
       )
       return true
     }
-    throw new SinkError(
+    const err = new SinkError(
       'ES_DOCUMENT_REJECTED',
       `index ${a.index} refused ${a.op === 'delete' ? 'the delete of ' : ''}document id '${a.id}' (${what}); ` +
         (r.status === 400
-          ? 'fix the index mapping (or let the sink create it: create_index: true) or the data, or set on_mapping_error: skip'
+          ? 'fix the index mapping (or let the sink create it: create_index: true) or the data, or set the ' +
+            "pipeline's on_error: dead_letter or skip (or the deprecated on_mapping_error: skip)"
           : r.status === 404
             ? 'create the index, enable auto-creation on the server, or set create_index: true'
             : 'check the index settings and the sink credentials'),
     )
+    if (r.status === 400 && this.config.on_mapping_error === undefined && this.reject) {
+      refused.push({ a, err })
+      return true
+    }
+    throw err
   }
 }
 

@@ -49,6 +49,11 @@ export interface FileSinkDeps {
   readonly fs?: FileSystem
   /** Clock for time-based rotation (ms). */
   readonly now?: () => number
+  /**
+   * The pipeline's on_error (SinkContext.reject; createFileSink passes it): an event that
+   * cannot be encoded is handed to it instead of failing the sink. Absent: it fails the sink.
+   */
+  readonly reject?: SinkContext['reject']
 }
 
 /**
@@ -209,6 +214,12 @@ interface Series {
  * writer loop gets to it) lets the event objects die young: what waits for the fsync is
  * ~160 bytes per event instead of an object graph, which keeps memory and GC work low.
  */
+/** An event the sink could not encode, for the pipeline's on_error. */
+interface Refused {
+  readonly ev: ChangeEvent
+  readonly err: EncodeError
+}
+
 interface Encoded {
   readonly data: Buffer
   readonly ends: number[]
@@ -230,6 +241,7 @@ export class FileSink implements Sink {
   private readonly fs: FileSystem
   private readonly now: () => number
   private readonly format: Format
+  private readonly reject: SinkContext['reject']
   private readonly byName = new Map<string, Series>()
   private readonly byTable = new WeakMap<TableSchema, Series>()
   /** The single writer loop (group commit); it holds the sink's failure. */
@@ -257,6 +269,7 @@ export class FileSink implements Sink {
     this.fs = deps.fs ?? nodeFileSystem
     this.now = deps.now ?? Date.now
     this.format = config.format === 'jsonl' ? jsonlFormat : avroFormat(config.codec)
+    this.reject = deps.reject
   }
 
   /** Creates the root directory (and makes its entry durable when it is new). */
@@ -281,12 +294,19 @@ export class FileSink implements Sink {
     if (this.closed) return Promise.reject(new SinkError('FILE_SINK_CLOSED', 'file sink is closed'))
     if (this.failure || batch.events.length === 0) return this.enqueue(null)
     let encoded: Encoded
+    const refused: Refused[] = []
     try {
-      encoded = this.encode(batch.events)
+      encoded = this.encode(batch.events, this.reject ? refused : null)
     } catch (err) {
       return Promise.reject(this.writer.fail(err))
     }
-    return this.enqueue(encoded)
+    if (refused.length === 0) return this.enqueue(encoded)
+    // The batch resolves once its other events are durable and the pipeline's on_error has
+    // been applied to the refused ones (under halt that rejects, and the sink fails).
+    const rejects = (async () => {
+      for (const r of refused) await this.reject!(r.ev, r.err)
+    })().catch((err: unknown) => Promise.reject(this.writer.fail(err)))
+    return Promise.all([this.enqueue(encoded), rejects]).then(() => undefined)
   }
 
   /** Resolves when everything written before it is durable. */
@@ -295,13 +315,17 @@ export class FileSink implements Sink {
     return this.enqueue(null)
   }
 
-  private encode(events: readonly ChangeEvent[]): Encoded {
+  /**
+   * Encodes the events into the scratch buffer. An event that cannot be encoded throws
+   * FILE_ENCODE_FAILED, or, when `refused` is given, is left out and added to it.
+   */
+  private encode(events: readonly ChangeEvent[], refused: Refused[] | null): Encoded {
     const scratch = this.scratch
     scratch.len = 0
     scratch.count = 0
-    const ends: number[] = new Array<number>(events.length)
-    const tables: TableSchema[] = new Array<TableSchema>(events.length)
-    const codecs: TableCodec[] = new Array<TableCodec>(events.length)
+    const ends: number[] = []
+    const tables: TableSchema[] = []
+    const codecs: TableCodec[] = []
     let lastSchema: TableSchema | null = null
     let codec: TableCodec | null = null
     for (let i = 0; i < events.length; i++) {
@@ -311,19 +335,26 @@ export class FileSink implements Sink {
         lastSchema = schema
         codec = codecOf(ev, this.avro)
       }
+      const len = scratch.len
+      const count = scratch.count
       try {
         this.format.append(codec!, ev, scratch)
       } catch (err) {
-        throw new EncodeError(
+        const e = new EncodeError(
           'FILE_ENCODE_FAILED',
           `cannot encode the ${ev.op} event at position ${ev.position} of ${ev.table.schema}.${ev.table.table}: ` +
             `${err instanceof Error ? err.message : String(err)}`,
           { cause: err },
         )
+        if (!refused) throw e
+        scratch.len = len
+        scratch.count = count
+        refused.push({ ev, err: e })
+        continue
       }
-      ends[i] = scratch.len
-      tables[i] = ev.table
-      codecs[i] = codec!
+      ends.push(scratch.len)
+      tables.push(ev.table)
+      codecs.push(codec!)
     }
     return { data: Buffer.from(scratch.buf.subarray(0, scratch.len)), ends, tables, codecs }
   }
@@ -621,5 +652,8 @@ function fsError(action: string, path: string, err: unknown): SinkError {
 
 /** Creates a file sink from its validated config. */
 export function createFileSink(config: FileConfig, ctx: SinkContext, deps: FileSinkDeps = {}): FileSink {
-  return new FileSink(config, ctx.avro, ctx.log.child({ component: 'sink', sink: 'file' }), deps)
+  return new FileSink(config, ctx.avro, ctx.log.child({ component: 'sink', sink: 'file' }), {
+    ...deps,
+    reject: deps.reject ?? ctx.reject,
+  })
 }

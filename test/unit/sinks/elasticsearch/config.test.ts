@@ -21,7 +21,8 @@ describe('elasticsearch sink config', () => {
     assert.equal(c.flavor, 'elasticsearch')
     assert.equal(c.index, '${table}')
     assert.equal(c.refresh, false)
-    assert.equal(c.on_mapping_error, 'halt')
+    // Unset: the pipeline's on_error applies (default halt; see the elasticsearch sink tests).
+    assert.equal(c.on_mapping_error, undefined)
     assert.equal(c.create_index, false)
     assert.equal(c.bulk_max_actions, 1000)
     assert.equal(c.bulk_max_bytes, 5 * 1024 * 1024)
