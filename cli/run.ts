@@ -44,8 +44,17 @@ export function buildPipeline(
   const src = p.source as { type: string }
   const sourceEntry = entryFor(SOURCES, src.type) as SourceEntry<unknown>
   const bar = process.stderr.isTTY ? progressBar(p.name) : null
+  // A row that fails conversion never reaches the transforms: with masking configured
+  // anywhere in the pipeline, its raw values must not go to the dead-letter destination.
+  const masks = [p.transforms, ...p.sinks.map((s) => (s as { transforms?: unknown }).transforms)].some(
+    (list) => ((list ?? []) as readonly { type: string }[]).some((t) => t.type === 'mask'),
+  )
   const rejects = new RejectPolicy({
     pipeline: p.name,
+    ...(masks && {
+      withholdSourceValues:
+        'the pipeline has mask transforms, which do not run on a row that failed conversion; find the row by table and position',
+    }),
     onError: p.on_error,
     deadLetter: p.dead_letter as DeadLetterConfig | undefined,
     log: plog.child({ component: 'on_error' }),

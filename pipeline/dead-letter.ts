@@ -55,6 +55,11 @@ export interface DeadLetterRecord {
   readonly key?: Record<string, unknown> | null
   readonly before: Record<string, unknown> | null
   readonly after: Record<string, unknown> | null
+  /**
+   * Source-side only, when the pipeline masks columns: the raw row was left out (it failed
+   * before any transform ran, so its masked columns would be in clear); `before`/`after` are null.
+   */
+  readonly values_withheld?: string
   /** When the record was written (ISO 8601, UTC). */
   readonly timestamp: string
 }
@@ -155,6 +160,11 @@ export interface RejectPolicyOptions {
   readonly deadLetter?: DeadLetterConfig
   readonly log: Logger
   readonly metrics?: Partial<RejectMetrics>
+  /**
+   * Why source-side records must not carry the raw row (e.g. the pipeline has `mask`
+   * transforms, which never ran on a row that failed conversion); unset: they carry it.
+   */
+  readonly withholdSourceValues?: string
   /** A writer to use instead of the one `deadLetter` describes (tests). */
   readonly writer?: DeadLetterWriter
 }
@@ -213,6 +223,7 @@ export class RejectPolicy {
       return
     }
     const now = new Date().toISOString()
+    const withheld = this.opts.withholdSourceValues
     const records = rows.map((r): DeadLetterRecord => ({
       pipeline: this.opts.pipeline,
       origin: 'source',
@@ -221,8 +232,9 @@ export class RejectPolicy {
       table: r.table,
       op: r.op,
       column: r.column,
-      before: r.before,
-      after: r.after,
+      before: withheld === undefined ? r.before : null,
+      after: withheld === undefined ? r.after : null,
+      ...(withheld !== undefined && { values_withheld: withheld }),
       timestamp: now,
     }))
     await this.write(records)

@@ -207,6 +207,27 @@ describe('RejectPolicy', () => {
     assert.equal(skip.stats.skipped, 2)
   })
 
+  it('source-side records leave the raw row out when the pipeline masks columns', async () => {
+    const path = join(dir, 'withheld.jsonl')
+    const p = new RejectPolicy({
+      pipeline: 'shop',
+      onError: 'dead_letter',
+      deadLetter: { type: 'file', path },
+      log,
+      withholdSourceValues: 'masked',
+    })
+    await p.open()
+    await p.rejectRows([rejected('p2')])
+    await p.close()
+    const text = readFileSync(path, 'utf8')
+    const rec = JSON.parse(text) as DeadLetterRecord
+    assert.equal(rec.values_withheld, 'masked')
+    assert.equal(rec.after, null)
+    assert.equal(rec.column, 'amount')
+    assert.equal(rec.position, 'p2')
+    assert.ok(!text.includes('"amount":'), 'no raw value in the record')
+  })
+
   it('dead_letter appends JSON lines to the file before resolving, with rendered rows and no extra fields', async () => {
     const path = join(dir, 'sub', 'dl.jsonl')
     const p = new RejectPolicy({
