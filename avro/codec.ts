@@ -150,12 +150,61 @@ class WideLong extends LongBase {
 
 const WideLongType = Object.freeze(new WideLong(true)) as unknown as Type
 
+/**
+ * Record schemas whose field names differ from the row's column names (a column name that
+ * is not a valid Avro name, e.g. `unit price` or `prénom`, gets the field `unit_price` /
+ * `pr_nom`), with their [column, field] pairs. Rows keep the column names everywhere else
+ * (documents, verify, transforms); only the Avro encoding renames, through RenamedRecord.
+ */
+const renamedRecords = new WeakMap<object, readonly (readonly [string, string])[]>()
+/** Renamed record schemas whose underlying plain record type is being compiled. */
+const compilingRenamed = new WeakSet<object>()
+
+/**
+ * A record whose in-memory rows are keyed by column name and whose Avro fields carry the
+ * adjusted names: rows are renamed on write and back on read. Only tables with such a
+ * column pay for it.
+ */
+class RenamedRecord extends avro.types.LogicalType {
+  private pairs: readonly (readonly [string, string])[] = []
+
+  static create(schema: object, opts: avro.ForSchemaOptions): RenamedRecord {
+    compilingRenamed.add(schema)
+    try {
+      const t = new RenamedRecord(schema as avro.Schema, opts)
+      t.pairs = renamedRecords.get(schema)!
+      return t
+    } finally {
+      compilingRenamed.delete(schema)
+    }
+  }
+
+  protected override _toValue(row: unknown): unknown {
+    if (row === null || typeof row !== 'object') return undefined
+    const r = row as Record<string, unknown>
+    const out: Record<string, unknown> = {}
+    for (const [col, field] of this.pairs) out[field] = r[col]
+    return out
+  }
+
+  protected override _fromValue(rec: unknown): unknown {
+    const r = rec as Record<string, unknown>
+    const out: Record<string, unknown> = {}
+    for (const [col, field] of this.pairs) out[col] = r[field]
+    return out
+  }
+}
+
 /** Parses a schema with Sluice's conventions: unwrapped unions, wide longs where marked. */
 export function compileSchema(schema: AvroSchema): Type {
   return avro.Type.forSchema(schema as avro.Schema, {
     wrapUnions: false,
-    typeHook: (s) =>
-      typeof s === 'object' && s !== null && wideLongSchemas.has(s) ? WideLongType : undefined,
+    typeHook: (s, opts) => {
+      if (typeof s !== 'object' || s === null) return undefined
+      if (wideLongSchemas.has(s)) return WideLongType
+      if (renamedRecords.has(s) && !compilingRenamed.has(s)) return RenamedRecord.create(s, opts)
+      return undefined
+    },
   })
 }
 
@@ -248,12 +297,44 @@ function dedupeNamed(schema: AvroSchema, seen: Set<string>, namespace = ''): Avr
   return schema
 }
 
-function columnFields(cols: readonly TableSchema['columns'][number][], namespace: string): AvroField[] {
-  const seen = new Set<string>()
-  return cols.map((col) => {
-    const t = dedupeNamed(col.avro, seen, namespace)
-    return col.nullable ? { name: col.name, type: ['null', t], default: null } : { name: col.name, type: t }
+/**
+ * Avro field names for columns, in order: the column name when it is a valid Avro name,
+ * else Debezium's adjustment (every character outside [A-Za-z0-9_] becomes `_`, a leading
+ * digit gets a `_` prefix), made unique with `_2`, `_3`... (Avro field names must differ).
+ */
+export function avroFieldNames(columns: readonly string[]): string[] {
+  const used = new Set<string>()
+  return columns.map((c) => {
+    const base = avroName(c)
+    let name = base
+    for (let n = 2; used.has(name); n++) name = `${base}_${n}`
+    used.add(name)
+    return name
   })
+}
+
+/** A record schema of columns, registered as renamed when a field name differs from its column. */
+function columnRecord(
+  name: 'Value' | 'Key',
+  cols: readonly TableSchema['columns'][number][],
+  namespace: string,
+  fieldOf: ReadonlyMap<string, string>,
+): AvroSchema {
+  const seen = new Set<string>()
+  const names = cols.map((c) => fieldOf.get(c.name)!)
+  const fields = cols.map((col, i): AvroField => {
+    const t = dedupeNamed(col.avro, seen, namespace)
+    const field = names[i]!
+    return col.nullable ? { name: field, type: ['null', t], default: null } : { name: field, type: t }
+  })
+  const schema = { type: 'record', name, namespace, fields, 'connect.name': `${namespace}.${name}` }
+  if (names.some((n, i) => n !== cols[i]!.name)) {
+    renamedRecords.set(
+      schema,
+      cols.map((c, i) => [c.name, names[i]!] as const),
+    )
+  }
+  return schema as AvroSchema
 }
 
 function buildCodec(table: TableSchema, opts: AvroOptions): TableCodec {
@@ -262,30 +343,22 @@ function buildCodec(table: TableSchema, opts: AvroOptions): TableCodec {
   const namespace = [opts.prefix, table.schema, table.table].map(avroName).join('.')
   const byName = new Map(table.columns.map((c) => [c.name, c]))
 
-  const valueSchema = {
-    type: 'record',
-    name: 'Value',
-    namespace,
-    fields: columnFields(table.columns, namespace),
-    'connect.name': `${namespace}.Value`,
-  } as AvroSchema
+  const names = avroFieldNames(table.columns.map((c) => c.name))
+  const fieldOf = new Map(table.columns.map((c, i) => [c.name, names[i]!]))
+  const valueSchema = columnRecord('Value', table.columns, namespace, fieldOf)
 
   let keySchema: AvroSchema | null = null
   if (table.keyColumns.length > 0) {
-    keySchema = {
-      type: 'record',
-      name: 'Key',
+    keySchema = columnRecord(
+      'Key',
+      table.keyColumns.map((n) => {
+        const col = byName.get(n)
+        if (!col) throw new Error(`key column ${n} is not a column of ${table.schema}.${table.table}`)
+        return col
+      }),
       namespace,
-      fields: columnFields(
-        table.keyColumns.map((n) => {
-          const col = byName.get(n)
-          if (!col) throw new Error(`key column ${n} is not a column of ${table.schema}.${table.table}`)
-          return col
-        }),
-        namespace,
-      ),
-      'connect.name': `${namespace}.Key`,
-    } as AvroSchema
+      fieldOf,
+    )
   }
 
   const envelopeSchema = {

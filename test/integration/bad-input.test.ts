@@ -362,8 +362,13 @@ const HOSTILE_VALUES = [
   '../../../etc/passwd',
 ]
 
-/** Column names that are SQL keywords or case-sensitive (valid as Avro field names). */
-const COLUMNS = ['select', 'from', 'Order', 'user']
+/**
+ * Column names: SQL keywords, case-sensitive, and names that are not Avro names (spaces,
+ * non-ASCII, SQL metacharacters, a leading digit), with the Avro field names the change
+ * events must carry for them (Debezium's adjustment: other characters become `_`).
+ */
+const COLUMNS = ['select', 'from', 'Order', 'user', 'unit price', 'prénom', 'x"; drop table t; --', '1st']
+const FIELDS = ['select', 'from', 'Order', 'user', 'unit_price', 'pr_nom', 'x___drop_table_t____', '_1st']
 
 interface HostileServer {
   label: string
@@ -449,7 +454,7 @@ log:
     for (const name of s.names) {
       const evs = all.filter((e) => e.source.table === name)
       const row = (e: Envelope, which: 'before' | 'after'): string[] =>
-        COLUMNS.map((c) => String((e[which] as Record<string, unknown>)[c]))
+        FIELDS.map((c) => String((e[which] as Record<string, unknown>)[c]))
       const snap = evs.filter((e) => e.op === 'r').sort((a, b) => Number(a.after!.id) - Number(b.after!.id))
       assert.deepEqual(
         snap.map((e) => row(e, 'after')),
@@ -542,7 +547,7 @@ tables: [${tables.map((t) => JSON.stringify(t)).join(', ')}]`,
          ALTER TABLE ${quote(n)} REPLICA IDENTITY FULL`,
       })
       console.log(
-        `# bad-input identifiers postgres: ${r.tables} hostile table names x ${COLUMNS.length} keyword/case columns, ${r.values} hostile values checked in ${r.events} events; victim intact, nothing outside the sink directory`,
+        `# bad-input identifiers postgres: ${r.tables} hostile table names x ${COLUMNS.length} keyword/case/non-Avro columns, ${r.values} hostile values checked in ${r.events} events; victim intact, nothing outside the sink directory`,
       )
     },
   )
@@ -580,7 +585,7 @@ server_id: 5801`,
           `CREATE TABLE ${quote(n)} (id int PRIMARY KEY, ${COLUMNS.map((c) => `${quote(c)} varchar(200)`).join(', ')}) DEFAULT CHARSET utf8mb4`,
       })
       console.log(
-        `# bad-input identifiers mariadb: ${r.tables} hostile table names x ${COLUMNS.length} keyword/case columns, ${r.values} hostile values checked in ${r.events} events; victim intact, nothing outside the sink directory`,
+        `# bad-input identifiers mariadb: ${r.tables} hostile table names x ${COLUMNS.length} keyword/case/non-Avro columns, ${r.values} hostile values checked in ${r.events} events; victim intact, nothing outside the sink directory`,
       )
     },
   )

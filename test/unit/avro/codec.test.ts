@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import avro from 'avsc'
 import '../../../connectors/postgres/source-info.js'
 import { postgresSource } from '../../../connectors/postgres/source-info.js'
 import { codecFor, compileReaderSchema, wideLong } from '../../../avro/codec.js'
@@ -106,4 +107,86 @@ test('a nullable wide long accepts bigints and numbers in an unwrapped union', (
     assert.ok(t.isValid(val), `valid: ${String(val)}`)
     assert.equal(t.fromBuffer(t.toBuffer(val)), val)
   }
+})
+
+test('columns whose names are not Avro names get adjusted field names; rows keep the column names', () => {
+  const text = (name: string, nullable = true) => ({
+    name,
+    sourceType: 'text',
+    nullable,
+    avro: 'string',
+    fromText: (t: string) => t,
+  })
+  const odd: TableSchema = {
+    connector: 'postgresql',
+    db: 'shop',
+    schema: 'public',
+    table: 'odd',
+    columns: [text('unit price', false), text('prénom'), text('2nd'), text('a_b'), text('a b'), text('ok')],
+    keyColumns: ['unit price'],
+    version: 1,
+  }
+  const c = codecFor(odd, { types: 'debezium', prefix: 'shop', unsupported: 'fail' })
+  const fields = (c.valueSchema as { fields: { name: string }[] }).fields.map((f) => f.name)
+  assert.deepEqual(fields, ['unit_price', 'pr_nom', '_2nd', 'a_b', 'a_b_2', 'ok'])
+  const keyFields = (c.keySchema as { fields: { name: string }[] }).fields.map((f) => f.name)
+  assert.deepEqual(keyFields, ['unit_price'])
+
+  const row = { 'unit price': 'u1', prénom: 'Zoë', '2nd': 'two', a_b: 'x', 'a b': 'y', ok: null }
+  const ev: ChangeEvent = {
+    op: 'u',
+    table: odd,
+    key: { 'unit price': 'u1' },
+    before: { ...row, ok: 'old' },
+    after: row,
+    position: '0000000000000001.1.000000000000',
+    source: postgresSource(
+      'shop',
+      'shop',
+      'public',
+      'odd',
+      1,
+      'false',
+      7,
+      1,
+      '0000000000000001.1.000000000000',
+    ),
+    transaction: null,
+    ts_ms: 1,
+  } as ChangeEvent
+  const bytes = c.keyedType.toBuffer(ev)
+  // An independent reader with only the published schema sees the adjusted names.
+  const plain = avro.Type.forSchema(c.keyedSchema as avro.Schema, { wrapUnions: false })
+  const rec = plain.fromBuffer(bytes) as Record<string, Record<string, unknown> | null>
+  assert.deepEqual(
+    { ...rec.after },
+    {
+      unit_price: 'u1',
+      pr_nom: 'Zoë',
+      _2nd: 'two',
+      a_b: 'x',
+      a_b_2: 'y',
+      ok: null,
+    },
+  )
+  assert.deepEqual(
+    { ...rec.before },
+    {
+      unit_price: 'u1',
+      pr_nom: 'Zoë',
+      _2nd: 'two',
+      a_b: 'x',
+      a_b_2: 'y',
+      ok: 'old',
+    },
+  )
+  assert.deepEqual({ ...rec.key }, { unit_price: 'u1' })
+  // Sluice's own types read rows back under the column names; the key encodes on its own too.
+  const back = c.keyedType.fromBuffer(bytes) as Record<string, unknown>
+  assert.deepEqual(back.after, row)
+  assert.deepEqual(c.keyType!.fromBuffer(c.encodeKey(ev)!), { 'unit price': 'u1' })
+  assert.deepEqual(
+    (c.envelopeType.fromBuffer(c.encodeEnvelope({ ...ev, before: null })) as { before: unknown }).before,
+    null,
+  )
 })
