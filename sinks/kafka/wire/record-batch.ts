@@ -48,6 +48,21 @@ export function writeVarint(buf: Buffer, pos: number, n: number): number {
   return pos
 }
 
+/** The length of `s` when it is short and all ASCII (one byte per character in UTF-8), else -1. */
+function asciiLength(s: string): number {
+  const n = s.length
+  if (n > 64) return -1
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return -1
+  return n
+}
+
+/** Writes the ASCII string `s` at `pos` (short header values: cheaper than Buffer.write). */
+function writeAscii(buf: Buffer, pos: number, s: string): number {
+  const n = s.length
+  for (let i = 0; i < n; i++) buf[pos + i] = s.charCodeAt(i)
+  return pos + n
+}
+
 /** One record header whose key is fixed: its key bytes are encoded once. */
 export class HeaderKey {
   readonly bytes: Buffer
@@ -118,8 +133,10 @@ export class RecordBatchBuilder {
     if (this.count === 0) this.baseTimestamp = Date.now()
     const keyLen = key ? key.length : -1
     const valueLen = value ? value.length : -1
-    const v1Len = h1 ? Buffer.byteLength(v1, 'utf8') : 0
-    const v2Len = h2 ? Buffer.byteLength(v2, 'utf8') : 0
+    const a1 = h1 ? asciiLength(v1) : 0
+    const a2 = h2 ? asciiLength(v2) : 0
+    const v1Len = a1 >= 0 ? a1 : Buffer.byteLength(v1, 'utf8')
+    const v2Len = a2 >= 0 ? a2 : Buffer.byteLength(v2, 'utf8')
     const headers = (h1 ? 1 : 0) + (h2 ? 1 : 0)
     const offsetDelta = this.count
     // attributes, timestampDelta (0), offsetDelta, key, value, header count, headers
@@ -154,12 +171,12 @@ export class RecordBatchBuilder {
     if (h1) {
       h1.encoded.copy(buf, p)
       p = writeVarint(buf, p + h1.encoded.length, v1Len)
-      p += buf.write(v1, p, v1Len, 'utf8')
+      p = a1 >= 0 ? writeAscii(buf, p, v1) : p + buf.write(v1, p, v1Len, 'utf8')
     }
     if (h2) {
       h2.encoded.copy(buf, p)
       p = writeVarint(buf, p + h2.encoded.length, v2Len)
-      p += buf.write(v2, p, v2Len, 'utf8')
+      p = a2 >= 0 ? writeAscii(buf, p, v2) : p + buf.write(v2, p, v2Len, 'utf8')
     }
     this.pos = p
     this.count++
