@@ -31,7 +31,7 @@ import {
   type TransactionRecord,
 } from './transactions.js'
 import { WireProducer, type ProduceFailure } from './wire/producer.js'
-import type { ProducePartition } from './wire/protocol.js'
+import { fixFor, type ProducePartition } from './wire/protocol.js'
 import { CODEC_GZIP, HeaderKey, RecordBatchBuilder } from './wire/record-batch.js'
 
 const gzip = promisify(gzipCb)
@@ -129,28 +129,6 @@ interface Outgoing {
   readonly topic: TopicOut
   readonly partition: number
   readonly builder: RecordBatchBuilder
-}
-
-/** What a failed produce of one partition's batch tells the user to do. */
-function fixFor(code: number | null): string {
-  switch (code) {
-    case 10:
-    case 18:
-      return "lower batch_bytes, or raise the topic's max.message.bytes (and the broker's message.max.bytes)"
-    case 29:
-      return 'grant the client WRITE and DESCRIBE on the topic'
-    case 31:
-      return 'grant the client IDEMPOTENT_WRITE on the cluster'
-    case 17:
-      return 'fix the topic name (topic or route template)'
-    case 76:
-      return 'set compression: none'
-    case 19:
-    case 20:
-      return 'bring the in-sync replicas back, or lower the topic min.insync.replicas'
-    default:
-      return "see the broker's log"
-  }
 }
 
 /**

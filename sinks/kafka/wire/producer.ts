@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import { SinkError } from '../../../pipeline/errors.js'
 import { Connection, ConnectionError } from './connection.js'
 import {
   API_METADATA,
@@ -10,6 +11,7 @@ import {
   encodeMetadata,
   encodeProduce,
   errorOf,
+  fixFor,
   needsMetadata,
   SUPPORTED,
   Writer,
@@ -60,6 +62,8 @@ export class WireProducer {
   private bootstrapConn: Connection | null = null
   private brokers = new Map<number, BrokerInfo>()
   private readonly topics = new Map<string, TopicMeta>()
+  /** The topic-level error of the last metadata that named the topic. */
+  private readonly topicErrors = new Map<string, number>()
   private versions: Versions = { produce: 3, metadata: 1 }
   /** The controller id from the last metadata (the mock cluster reports 0, not a broker). */
   controller = -1
@@ -158,6 +162,7 @@ export class WireProducer {
       }
     }
     for (const t of md.topics) {
+      this.topicErrors.set(t.name, t.error)
       if (t.error !== 0 || t.partitions.length === 0) {
         this.topics.delete(t.name)
         continue
@@ -180,9 +185,19 @@ export class WireProducer {
       await this.refresh([topic])
       const t = this.topics.get(topic)
       if (t && t.leaders.every((l) => l >= 0)) return t.leaders.length
+      const code = this.topicErrors.get(topic) ?? 0
+      if (code !== 0 && !errorOf(code).retriable) {
+        throw new SinkError(
+          'KAFKA_SEND_FAILED',
+          `kafka refused topic ${topic}: the metadata answered ${errorOf(code).name}; ${fixFor(code)}`,
+          { retriable: false },
+        )
+      }
       if (attempt >= 20) {
         throw new ConnectionError(
-          `topic ${topic} has no leader for all its partitions after ${attempt} metadata requests`,
+          `topic ${topic} ${code === 0 ? 'has no leader for every partition' : `answers ${errorOf(code).name}`} ` +
+            `after ${attempt} metadata requests; create the topic (or turn on create_topics, or the broker's ` +
+            'auto.create.topics.enable)',
           'cluster',
         )
       }

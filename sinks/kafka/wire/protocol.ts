@@ -59,6 +59,28 @@ export function needsMetadata(code: number): boolean {
   return code === 3 || code === 5 || code === 6 || code === 74 || code === 75
 }
 
+/** What a failed produce of one partition's batch tells the user to do. */
+export function fixFor(code: number | null): string {
+  switch (code) {
+    case 10:
+    case 18:
+      return "lower batch_bytes, or raise the topic's max.message.bytes (and the broker's message.max.bytes)"
+    case 29:
+      return 'grant the client WRITE and DESCRIBE on the topic'
+    case 31:
+      return 'grant the client IDEMPOTENT_WRITE on the cluster'
+    case 17:
+      return 'fix the topic name (topic or route template)'
+    case 76:
+      return 'set compression: none'
+    case 19:
+    case 20:
+      return 'bring the in-sync replicas back, or lower the topic min.insync.replicas'
+    default:
+      return "see the broker's log"
+  }
+}
+
 /** A small big-endian writer for request bodies. */
 export class Writer {
   private buf: Buffer
