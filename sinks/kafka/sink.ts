@@ -350,10 +350,11 @@ export class KafkaSink implements Sink {
       })
       await this.produceOne(t.out, key, value)
     } catch (err) {
-      this.log.warn(
-        { err, topic: this.heartbeatTopic },
-        'kafka heartbeat failed; trying again at the next interval',
-      )
+      if (!this.stopping)
+        this.log.warn(
+          { err, topic: this.heartbeatTopic },
+          'kafka heartbeat failed; trying again at the next interval',
+        )
     } finally {
       this.heartbeating = false
     }
