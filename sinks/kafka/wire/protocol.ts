@@ -140,6 +140,11 @@ export class Reader {
 
   constructor(private readonly buf: Buffer) {}
 
+  /** The bytes not read yet. */
+  remaining(): Buffer {
+    return this.buf.subarray(this.pos)
+  }
+
   private need(n: number): void {
     if (this.pos + n > this.buf.length) throw new Error('truncated kafka response')
   }

@@ -4,6 +4,7 @@ import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import pino from 'pino'
 import { SinkError } from '../../../../pipeline/errors.js'
+import { Connection } from '../../../../sinks/kafka/wire/connection.js'
 import { WireProducer } from '../../../../sinks/kafka/wire/producer.js'
 import { RecordBatchBuilder } from '../../../../sinks/kafka/wire/record-batch.js'
 
@@ -229,5 +230,48 @@ describe('wire producer against a scripted fake broker', () => {
     const records = broker.records
     assert.deepEqual(await producer.produce(oneRecord('t1'), -1, 1000), [])
     assert.equal(broker.records, records + 2)
+  })
+})
+
+describe('wire connection framing', () => {
+  it('reassembles a response split across chunks and splits two responses that arrive in one chunk', async () => {
+    const server = net.createServer((s) => {
+      let buf = Buffer.alloc(0)
+      const ids: number[] = []
+      s.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d])
+        while (buf.length >= 4 && buf.length >= 4 + buf.readInt32BE(0)) {
+          ids.push(buf.readInt32BE(8))
+          buf = buf.subarray(4 + buf.readInt32BE(0))
+        }
+        if (ids.length < 3) return
+        const frame = (id: number, body: string): Buffer => {
+          const b = Buffer.from(body)
+          const f = Buffer.alloc(8 + b.length)
+          f.writeInt32BE(4 + b.length, 0)
+          f.writeInt32BE(id, 4)
+          b.copy(f, 8)
+          return f
+        }
+        const first = frame(ids[0]!, 'x'.repeat(1000))
+        const rest = Buffer.concat([frame(ids[1]!, 'second'), frame(ids[2]!, 'third')])
+        // The first response in three pieces (the size itself split), the other two in one write.
+        s.write(first.subarray(0, 2))
+        setTimeout(() => s.write(first.subarray(2, 500)), 30)
+        setTimeout(() => s.write(Buffer.concat([first.subarray(500), rest])), 60)
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const c = new Connection('127.0.0.1', (server.address() as net.AddressInfo).port, 't', 1000, 2000)
+    try {
+      const rs = await Promise.all([c.request(18, 0, []), c.request(18, 0, []), c.request(18, 0, [])])
+      assert.deepEqual(
+        rs.map((r) => r.remaining().toString()),
+        ['x'.repeat(1000), 'second', 'third'],
+      )
+    } finally {
+      c.close()
+      await new Promise<void>((r) => server.close(() => r()))
+    }
   })
 })
