@@ -178,6 +178,7 @@ export class KafkaSink implements Sink {
   private lastDelivered: string | null = null
   private heartbeatTimer: NodeJS.Timeout | null = null
   private heartbeating = false
+  private heartbeatWarned = false
   /** The single writer loop (group commit); it holds the sink's failure. */
   private readonly writer: GroupCommit<ChangeBatch | null> = new GroupCommit<ChangeBatch | null>({
     commit: (group) => this.deliver(group),
@@ -349,12 +350,17 @@ export class KafkaSink implements Sink {
         position: this.lastDelivered,
       })
       await this.produceOne(t.out, key, value)
+      if (this.heartbeatWarned) this.log.info({ topic: this.heartbeatTopic }, 'kafka heartbeat written again')
+      this.heartbeatWarned = false
     } catch (err) {
-      if (!this.stopping)
+      // One warning per outage, not one per interval.
+      if (!this.stopping && !this.heartbeatWarned) {
+        this.heartbeatWarned = true
         this.log.warn(
           { err, topic: this.heartbeatTopic },
-          'kafka heartbeat failed; trying again at the next interval',
+          'kafka heartbeat failed; trying again every interval_ms',
         )
+      }
     } finally {
       this.heartbeating = false
     }
