@@ -70,7 +70,7 @@ export const kafkaConfig = z
     compression: z
       .enum(['none', 'gzip'])
       .default('none')
-      .describe('Record batch compression: `none` or `gzip` (the only codecs kafkajs ships).'),
+      .describe('Record batch compression: `none` or `gzip`.'),
     linger_ms: z
       .number()
       .int()
@@ -100,6 +100,27 @@ export const kafkaConfig = z
       .min(100)
       .default(30_000)
       .describe('Timeout of one broker request (ms).'),
+    heartbeat: z
+      .strictObject({
+        interval_ms: z
+          .number()
+          .int()
+          .min(100)
+          .default(10_000)
+          .describe('How often a heartbeat record is written, also while no table changes (ms).'),
+        topic: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            "Heartbeat topic; default `__sluice-heartbeat.<prefix>` (like Debezium's `__debezium-heartbeat.<prefix>`).",
+          ),
+      })
+      .optional()
+      .describe(
+        'Optional heartbeat topic: key `{serverName: <prefix>}`, value `{ts_ms, position}` (the checkpoint of ' +
+          'the last batch the brokers acknowledged), Avro encoded like the table topics.',
+      ),
   })
   .describe('Writes change events to Kafka topics (Avro key and Debezium envelope); at-least-once.')
 

@@ -1,5 +1,7 @@
 import type { Type } from 'avsc'
-import { CompressionTypes, Kafka, logLevel, type Admin, type Message, type Producer } from 'kafkajs'
+import { promisify } from 'node:util'
+import { gzip as gzipCb } from 'node:zlib'
+import { Kafka, logLevel, type Admin } from 'kafkajs'
 import type { Logger } from 'pino'
 import { codecFor, compileSchema } from '../../avro/codec.js'
 import { ConfigError, EncodeError, PreconditionError, SinkError, SluiceError } from '../../pipeline/errors.js'
@@ -9,6 +11,12 @@ import type { Sink, SinkContext } from '../../pipeline/sink.js'
 import type { AvroOptions } from '../../pipeline/source.js'
 import { GroupCommit, stoppedAfter } from '../group-commit.js'
 import type { KafkaConfig } from './config.js'
+import {
+  HEARTBEAT_KEY_SCHEMA,
+  HEARTBEAT_VALUE_SCHEMA,
+  heartbeatKeyType,
+  heartbeatValueType,
+} from './heartbeat.js'
 import { partitionForKey } from './partitioner.js'
 import { IncompatibleSchemaError, RegistryClient, WIRE_HEADER, writeWireHeader } from './registry-client.js'
 import { fingerprintOf, SINGLE_OBJECT_MAGIC } from './single-object.js'
@@ -22,14 +30,17 @@ import {
   transactionValueType,
   type TransactionRecord,
 } from './transactions.js'
+import { WireProducer, type ProduceFailure } from './wire/producer.js'
+import { fixFor, type ProducePartition } from './wire/protocol.js'
+import { CODEC_GZIP, HeaderKey, RecordBatchBuilder } from './wire/record-batch.js'
+
+const gzip = promisify(gzipCb)
 
 /** Record headers every change event carries. */
 export const HEADER_POSITION = 'sluice.position'
 /** Header with the event's op (`c`, `u`, `d`, `r`, `t`); a tombstone carries `d`. */
 export const HEADER_OP = 'sluice.op'
 
-/** At most this many records go into one producer call (kafkajs groups per partition in O(n²)). */
-const MAX_RECORDS_PER_SEND = 4000
 /** Backoff between delivery attempts after a retriable failure: doubles from 200 ms up to 5 s. */
 const BACKOFF_MIN_MS = 200
 const BACKOFF_MAX_MS = 5000
@@ -54,7 +65,7 @@ interface TableTarget {
   readonly valueType: Type
   /** The value is `ev.unwrapped.row` rather than the event itself. */
   readonly flat: boolean
-  readonly topic: string
+  readonly out: TopicOut
   readonly key: SchemaRef | null
   readonly value: SchemaRef
 }
@@ -65,13 +76,17 @@ export interface KafkaSinkDeps {
 }
 
 /**
- * The bytes of one group of records, encoded back to back: key and value of each record are
- * subarrays of it, so encoding allocates nothing per record. Reused for every group once
- * that group is acknowledged (kafkajs copies records into its request buffers).
+ * Scratch space for the Avro encoding of one record's key and value: both are subarrays of
+ * it, copied into their partition's record batch right away, so the arena is rewound for
+ * every record and encoding allocates no buffer per record.
  */
 class Arena {
-  buf = Buffer.allocUnsafe(1024 * 1024)
+  buf: Buffer
   pos = 0
+
+  constructor(size = 1024 * 1024) {
+    this.buf = Buffer.allocUnsafe(size)
+  }
 
   /** Writes `header` then the Avro encoding of `value`; returns the slice holding both. */
   put(header: Buffer, type: Type, value: unknown): Buffer {
@@ -96,34 +111,74 @@ class Arena {
   }
 }
 
+/** Header keys, encoded once. */
+const H_POSITION = new HeaderKey(HEADER_POSITION)
+const H_OP = new HeaderKey(HEADER_OP)
+/** Record overhead beyond key and value bytes, for the in-flight byte count (varints, attributes). */
+const RECORD_OVERHEAD = 24
+
+/** What the sink writes to one topic: its partition count and the batch being filled per partition. */
+interface TopicOut {
+  readonly name: string
+  readonly partitions: number
+  readonly builders: (RecordBatchBuilder | undefined)[]
+}
+
+/** One partition's batch taken out for sending. */
+interface Outgoing {
+  readonly topic: TopicOut
+  readonly partition: number
+  readonly builder: RecordBatchBuilder
+}
+
 /**
- * Writes change events to Kafka with kafkajs. Batches are applied strictly in call order by
- * one writer loop; every batch that arrives while a produce is in flight joins the next
- * group, which is sent with as few `sendBatch` calls as its size allows (group commit). A
- * write() resolves when every record of its batch (and of all earlier ones) is acknowledged
- * by all in-sync replicas (acks -1). One produce at a time, and one request in flight per
- * broker, keep per-partition order; the idempotent producer is used when the cluster
- * supports it.
+ * Writes change events to Kafka with Sluice's own producer (sinks/kafka/wire): each event's
+ * Avro key and value are encoded into a reused arena and appended straight into one
+ * RecordBatch per partition; full batches go out in one Produce request per leader broker
+ * (acks -1). Batches are applied strictly in call order by one writer loop; every batch
+ * that arrives while a produce is in flight joins the next group (group commit). A write()
+ * resolves when every record of its batch (and of all earlier ones) is acknowledged by all
+ * in-sync replicas. At most one produce request is in flight per partition (the encoding of
+ * the next batches overlaps it), and a failed partition's batch is retried before anything
+ * later of that partition is sent, so per-partition order holds; the bytes waiting or in
+ * flight are bounded by about twice `batch_bytes`.
  */
 export class KafkaSink implements Sink {
   readonly delivery = 'at-least-once' as const
 
   private readonly kafka: Kafka
+  private readonly producer: WireProducer
   /** Compiled topic templates by their text: the sink's `topic` and every `route.topic` seen. */
   private readonly topicTemplates = new Map<string, TopicTemplate>()
   private readonly registry: RegistryClient | null
   private readonly sleep: (ms: number) => Promise<void>
   private admin: Admin | null = null
-  private producer: Producer | null = null
   private topics: TopicCreator | null = null
+  private opened = false
   /** Per value schema (`ev.unwrapped?.schema ?? ev.table`), per topic template text. */
   private readonly targets = new WeakMap<TableSchema, Map<string, TableTarget>>()
   /** Single-object mode: fingerprints (hex) already written to the schema topic. */
   private readonly published = new Set<string>()
-  private txTarget: { key: SchemaRef; value: SchemaRef; topic: string } | null = null
+  private txTarget: { key: SchemaRef; value: SchemaRef; out: TopicOut } | null = null
+  private hbTarget: { key: SchemaRef; value: SchemaRef; out: TopicOut } | null = null
   /** The transaction of the last event written, until its END is written. */
   private openTx: string | null = null
   private readonly arena = new Arena()
+  /** Topics written to, by name. */
+  private readonly outs = new Map<string, TopicOut>()
+  /** Partitions with records waiting to be sent, in first-append order. */
+  private dirty: Outgoing[] = []
+  /** Bytes of the batches waiting to be sent. */
+  private pendingBytes = 0
+  /** Emptied builders for reuse. */
+  private readonly spare: RecordBatchBuilder[] = []
+  /** The produce of the previous batches (at most one at a time), with its retries. */
+  private inflight: Promise<void> | null = null
+  /** Checkpoint of the last batch every record of which was acknowledged (heartbeat value). */
+  private lastDelivered: string | null = null
+  private heartbeatTimer: NodeJS.Timeout | null = null
+  private heartbeating = false
+  private heartbeatWarned = false
   /** The single writer loop (group commit); it holds the sink's failure. */
   private readonly writer: GroupCommit<ChangeBatch | null> = new GroupCommit<ChangeBatch | null>({
     commit: (group) => this.deliver(group),
@@ -139,6 +194,7 @@ export class KafkaSink implements Sink {
   private closing: Promise<void> | null = null
   private readonly schemaTopic: string
   private readonly transactionTopic: string
+  private readonly heartbeatTopic: string
 
   constructor(
     private readonly config: KafkaConfig,
@@ -149,6 +205,7 @@ export class KafkaSink implements Sink {
     this.topicTemplates.set(config.topic, compileTopicTemplate(config.topic, avro.prefix))
     this.schemaTopic = topicName(`${avro.prefix}.schemas`)
     this.transactionTopic = topicName(`${avro.prefix}.transaction`)
+    this.heartbeatTopic = topicName(config.heartbeat?.topic ?? `__sluice-heartbeat.${avro.prefix}`)
     this.registry = config.registry
       ? new RegistryClient({
           url: config.registry,
@@ -169,18 +226,21 @@ export class KafkaSink implements Sink {
       logLevel: logLevel.WARN,
       logCreator: () => (entry) => klog.debug({ kafkajs: entry.namespace }, entry.log.message),
     })
+    this.producer = new WireProducer({
+      brokers: config.brokers,
+      clientId: config.client_id,
+      requestTimeoutMs: config.request_timeout_ms,
+      connectTimeoutMs: 5000,
+      log,
+    })
   }
 
-  /** Connects, decides idempotence and topic creation from the cluster's metadata. */
+  /** Connects, reads the cluster's metadata, and decides topic creation from it. */
   async open(): Promise<void> {
-    const admin = this.kafka.admin()
-    let controllerReachable: boolean
     try {
-      await admin.connect()
-      const cluster = await admin.describeCluster()
-      controllerReachable = cluster.brokers.some((b) => b.nodeId === cluster.controller)
+      await this.producer.connect()
     } catch (err) {
-      await admin.disconnect().catch(() => undefined)
+      this.producer.close()
       throw new PreconditionError(
         'KAFKA_UNREACHABLE',
         `kafka sink cannot reach brokers ${this.config.brokers.join(',')}: ${messageOf(err)}; ` +
@@ -188,52 +248,42 @@ export class KafkaSink implements Sink {
         { cause: err, retriable: true },
       )
     }
+    const controllerReachable = this.producer.controllerReachable
     if (!controllerReachable) {
       // librdkafka's mock cluster reports controller id 0 while its brokers are 1..N: CreateTopics
-      // and InitProducerId (both sent to the controller) cannot work there.
-      this.log.warn(
-        'kafka cluster reports no reachable controller: topics are left to broker auto-creation and ' +
-          'the idempotent producer is off (one request in flight per broker keeps the order)',
-      )
+      // (sent to the controller) cannot work there.
+      this.log.warn('kafka cluster reports no reachable controller: topics are left to broker auto-creation')
     }
-    if (controllerReachable && this.config.create_topics) this.admin = admin
-    else await admin.disconnect().catch(() => undefined)
+    if (controllerReachable && this.config.create_topics) {
+      const admin = this.kafka.admin()
+      try {
+        await admin.connect()
+        this.admin = admin
+      } catch (err) {
+        await admin.disconnect().catch(() => undefined)
+        this.log.warn({ err }, 'kafka admin client cannot connect; relying on broker auto-creation of topics')
+      }
+    }
     this.topics = new TopicCreator(
       this.admin,
       { partitions: this.config.partitions, replicationFactor: this.config.replication_factor },
       this.log,
     )
-    this.producer = this.kafka.producer({
-      idempotent: controllerReachable,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: true,
-      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
-      createPartitioner: () => (args) => {
-        const key = args.message.key
-        if (key === null || key === undefined) return 0
-        const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key
-        return partitionForKey(bytes, args.partitionMetadata.length)
-      },
-    })
-    try {
-      await this.producer.connect()
-    } catch (err) {
-      throw new PreconditionError(
-        'KAFKA_UNREACHABLE',
-        `kafka sink cannot connect a producer to ${this.config.brokers.join(',')}: ${messageOf(err)}; ` +
-          'check `brokers` and that the cluster is up',
-        { cause: err, retriable: true },
-      )
-    }
+    this.opened = true
     this.log.info(
       {
         brokers: this.config.brokers,
-        idempotent: controllerReachable,
         encoding: this.registry ? 'confluent' : 'single-object',
         registry: this.registry?.url,
+        heartbeat: this.config.heartbeat ? this.heartbeatTopic : undefined,
       },
       'kafka sink open',
     )
+    if (this.config.heartbeat) {
+      const every = this.config.heartbeat.interval_ms
+      this.heartbeatTimer = setInterval(() => void this.heartbeat(), every)
+      this.heartbeatTimer.unref()
+    }
   }
 
   /** Queues the batch; resolves when all its records are acknowledged, in call order. */
@@ -256,10 +306,13 @@ export class KafkaSink implements Sink {
 
   private async doClose(): Promise<void> {
     this.stopping = true
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer)
+    this.heartbeatTimer = null
     let flushError: unknown = null
-    if (!this.failure && this.producer) await this.enqueue(null).catch((err: unknown) => (flushError = err))
+    if (!this.failure && this.opened) await this.enqueue(null).catch((err: unknown) => (flushError = err))
     this.closed = true
-    await this.producer?.disconnect().catch(() => undefined)
+    await this.inflight?.catch(() => undefined)
+    this.producer.close()
     await this.admin?.disconnect().catch(() => undefined)
     if (flushError) throw flushError
   }
@@ -272,29 +325,68 @@ export class KafkaSink implements Sink {
     return this.writer.failure
   }
 
-  /** Prepares topics and schemas, encodes the group once, and sends it; retriable failures are retried. */
+  /**
+   * Writes one heartbeat record: key the prefix, value the time and the checkpoint of the
+   * last fully acknowledged batch. Produced beside the writer loop (its own topic); a failure
+   * is logged, never fatal (the next interval tries again).
+   */
+  private async heartbeat(): Promise<void> {
+    if (this.heartbeating || this.closed || this.stopping || this.failure) return
+    this.heartbeating = true
+    try {
+      if (!this.hbTarget) {
+        const topic = this.heartbeatTopic
+        await this.topics!.ensure([{ topic, compact: false }])
+        const out = await this.topicOut(topic)
+        const key = await this.announce(topic, 'key', HEARTBEAT_KEY_SCHEMA, heartbeatKeyType, topic)
+        const value = await this.announce(topic, 'value', HEARTBEAT_VALUE_SCHEMA, heartbeatValueType, topic)
+        this.hbTarget = { key, value, out }
+      }
+      const t = this.hbTarget
+      const arena = new Arena(256)
+      const key = Buffer.from(arena.put(t.key.header, heartbeatKeyType, { serverName: this.avro.prefix }))
+      const value = arena.put(t.value.header, heartbeatValueType, {
+        ts_ms: Date.now(),
+        position: this.lastDelivered,
+      })
+      await this.produceOne(t.out, key, value)
+      if (this.heartbeatWarned) this.log.info({ topic: this.heartbeatTopic }, 'kafka heartbeat written again')
+      this.heartbeatWarned = false
+    } catch (err) {
+      // One warning per outage, not one per interval.
+      if (!this.stopping && !this.heartbeatWarned) {
+        this.heartbeatWarned = true
+        this.log.warn(
+          { err, topic: this.heartbeatTopic },
+          'kafka heartbeat failed; trying again every interval_ms',
+        )
+      }
+    } finally {
+      this.heartbeating = false
+    }
+  }
+
+  /** Prepares topics and schemas, encodes the group into per-partition batches and sends them. */
   private async deliver(group: readonly (ChangeBatch | null)[]): Promise<void> {
     const started = Date.now()
     const state = { warned: false, attempt: 0 }
-    const events: ChangeEvent[][] = []
     let any = false
+    let checkpoint: string | null = null
     for (const b of group) {
       if (!b) continue
-      events.push(b.events as ChangeEvent[])
+      checkpoint = b.checkpoint
       if (b.events.length > 0 || (b.transactions?.length ?? 0) > 0) any = true
     }
-    if (!any) return
-    await this.retrying(started, state, () => this.prepare(group))
-    const records = this.encode(group)
-    let next = 0
-    await this.retrying(started, state, async () => {
-      while (next < records.length) {
-        const end = chunkEnd(records, next, this.config.batch_bytes)
-        await this.send(records, next, end)
-        next = end
-      }
-    })
-    if (state.warned) this.log.info({ attempts: state.attempt }, 'kafka delivery recovered')
+    if (any) {
+      await this.retrying(started, state, () => this.prepare(group))
+      await this.encode(group, started, state)
+      await this.flushOut(started, state)
+      const last = this.inflight
+      this.inflight = null
+      await last
+      if (state.warned) this.log.info({ attempts: state.attempt }, 'kafka delivery recovered')
+    }
+    if (checkpoint !== null) this.lastDelivered = checkpoint
   }
 
   /** Runs `fn` until it succeeds, a non-retriable error occurs, or delivery_timeout_ms is spent. */
@@ -387,12 +479,24 @@ export class KafkaSink implements Sink {
     return t
   }
 
+  /** The output state of `topic`, reading its partition count (auto-creating it) the first time. */
+  private async topicOut(topic: string): Promise<TopicOut> {
+    let out = this.outs.get(topic)
+    if (!out) {
+      const partitions = await this.producer.partitionCount(topic, this.sleep)
+      out = { name: topic, partitions, builders: [] }
+      this.outs.set(topic, out)
+    }
+    return out
+  }
+
   /** Topic, schemas and their announcement for the events like `ev` under topic template `template`. */
   private async prepareTarget(ev: ChangeEvent, template: string): Promise<TableTarget> {
     const table = ev.table
     const codec = codecFor(table, this.avro)
     const topic = this.topicTemplate(template, ev)(table)
     await this.topics!.ensure([{ topic, compact: true }])
+    const out = await this.topicOut(topic)
     const name = `${table.schema}.${table.table}`
     let valueType: Type
     let value: SchemaRef
@@ -409,15 +513,16 @@ export class KafkaSink implements Sink {
       codec.keySchema && codec.keyType
         ? await this.announce(topic, 'key', codec.keySchema, codec.keyType, name)
         : null
-    return { keyType: codec.keyType ?? null, valueType, flat: ev.unwrapped !== undefined, topic, key, value }
+    return { keyType: codec.keyType ?? null, valueType, flat: ev.unwrapped !== undefined, out, key, value }
   }
 
   private async prepareTransactions(): Promise<void> {
     const topic = this.transactionTopic
     await this.topics!.ensure([{ topic, compact: false }])
+    const out = await this.topicOut(topic)
     const key = await this.announce(topic, 'key', TRANSACTION_KEY_SCHEMA, transactionKeyType, topic)
     const value = await this.announce(topic, 'value', TRANSACTION_VALUE_SCHEMA, transactionValueType, topic)
-    this.txTarget = { topic, key, value }
+    this.txTarget = { key, value, out }
   }
 
   /**
@@ -457,30 +562,40 @@ export class KafkaSink implements Sink {
     const hex = fp.toString('hex')
     if (!this.published.has(hex)) {
       await this.topics!.ensure([{ topic: this.schemaTopic, compact: true }])
-      await this.producer!.send({
-        topic: this.schemaTopic,
-        acks: -1,
-        timeout: this.config.request_timeout_ms,
-        messages: [{ key: hex, value: json }],
-      })
+      const out = await this.topicOut(this.schemaTopic)
+      await this.produceOne(out, Buffer.from(hex, 'utf8'), Buffer.from(json, 'utf8'))
       this.published.add(hex)
     }
     return { header: Buffer.concat([SINGLE_OBJECT_MAGIC, fp]) }
   }
 
+  /** Produces one record on its own (schema topic, heartbeat) and waits for its acknowledgement. */
+  private async produceOne(out: TopicOut, key: Buffer, value: Buffer): Promise<void> {
+    const b = new RecordBatchBuilder(key.length + value.length + 128)
+    b.append(key, value)
+    const part = { topic: out.name, partition: partitionForKey(key, out.partitions), batch: b.finish() }
+    const failures = await this.producer.produce([part], -1, this.config.request_timeout_ms)
+    if (failures.length > 0) throw this.produceError(failures)
+  }
+
   /** Encodes every record of the group, in order (transaction records interleaved). */
-  private encode(group: readonly (ChangeBatch | null)[]): TopicRecord[] {
-    const arena = this.arena
-    arena.pos = 0
-    const out: TopicRecord[] = []
+  private async encode(
+    group: readonly (ChangeBatch | null)[],
+    started: number,
+    state: { warned: boolean; attempt: number },
+  ): Promise<void> {
+    const limit = this.config.batch_bytes
     for (const b of group) {
       if (!b) continue
       const summaries = this.config.transaction_topic ? b.transactions : undefined
-      const ended = new Set<string>()
+      let ended: Set<string> | null = null
       let lastSchema: TableSchema | null = null
       let lastTemplate: string | null = null
       let target: TableTarget | null = null
-      for (const ev of b.events) {
+      const events = b.events
+      for (let i = 0; i < events.length; i++) {
+        const ev = events[i]!
+        if (this.pendingBytes >= limit) await this.flushOut(started, state)
         const schema = ev.unwrapped?.schema ?? ev.table
         const template = ev.route?.topic ?? this.config.topic
         if (schema !== lastSchema || template !== lastTemplate) {
@@ -492,27 +607,47 @@ export class KafkaSink implements Sink {
           const prev = this.openTx
           const s = prev === null ? undefined : summaries?.find((x) => x.id === prev)
           if (s) {
-            out.push(this.txRecord(endRecord(s)))
-            ended.add(s.id)
+            this.txRecord(endRecord(s))
+            ;(ended ??= new Set()).add(s.id)
           }
           this.openTx = ev.transaction.id
-          out.push(this.txRecord(beginRecord(ev.transaction.id, ev.source.ts_ms)))
+          this.txRecord(beginRecord(ev.transaction.id, ev.source.ts_ms))
         }
-        this.encodeEvent(target!, ev, out)
+        this.encodeEvent(target!, ev)
       }
       if (summaries && this.txTarget) {
         for (const s of summaries) {
-          if (ended.has(s.id)) continue
-          out.push(this.txRecord(endRecord(s as TransactionSummary)))
+          if (ended?.has(s.id)) continue
+          this.txRecord(endRecord(s as TransactionSummary))
           if (s.id === this.openTx) this.openTx = null
         }
       }
     }
-    return out
   }
 
-  private encodeEvent(t: TableTarget, ev: ChangeEvent, out: TopicRecord[]): void {
+  /** Appends one record to its partition's batch. */
+  private append(
+    out: TopicOut,
+    partition: number,
+    key: Buffer | null,
+    value: Buffer | null,
+    position: string | null,
+    op: string,
+  ): void {
+    let b = out.builders[partition]
+    if (!b) {
+      b = this.spare.pop() ?? new RecordBatchBuilder()
+      out.builders[partition] = b
+    }
+    if (b.records === 0) this.dirty.push({ topic: out, partition, builder: b })
+    if (position === null) b.append(key, value)
+    else b.append(key, value, H_POSITION, position, H_OP, op)
+    this.pendingBytes += (key?.length ?? 0) + (value?.length ?? 0) + (position?.length ?? 0) + RECORD_OVERHEAD
+  }
+
+  private encodeEvent(t: TableTarget, ev: ChangeEvent): void {
     const arena = this.arena
+    arena.pos = 0
     let key: Buffer | null = null
     let value: Buffer
     try {
@@ -528,55 +663,90 @@ export class KafkaSink implements Sink {
         { cause: err },
       )
     }
-    const headers = { [HEADER_POSITION]: ev.position, [HEADER_OP]: ev.op }
-    out.push({ topic: t.topic, message: { key, value, headers }, bytes: value.length + (key?.length ?? 0) })
-    if (ev.op === 'd' && key && this.config.tombstones) {
-      out.push({ topic: t.topic, message: { key, value: null, headers }, bytes: key.length })
-    }
+    const out = t.out
+    const partition = key === null || out.partitions === 1 ? 0 : partitionForKey(key, out.partitions)
+    this.append(out, partition, key, value, ev.position, ev.op)
+    if (ev.op === 'd' && key && this.config.tombstones)
+      this.append(out, partition, key, null, ev.position, ev.op)
   }
 
-  private txRecord(r: TransactionRecord): TopicRecord {
+  private txRecord(r: TransactionRecord): void {
     const t = this.txTarget!
-    const key = this.arena.put(t.key.header, transactionKeyType, { id: r.id })
-    const value = this.arena.put(t.value.header, transactionValueType, r)
-    return { topic: t.topic, message: { key, value }, bytes: key.length + value.length }
+    const arena = this.arena
+    arena.pos = 0
+    const key = arena.put(t.key.header, transactionKeyType, { id: r.id })
+    const value = arena.put(t.value.header, transactionValueType, r)
+    this.append(t.out, partitionForKey(key, t.out.partitions), key, value, null, '')
   }
 
-  /** One producer call for records [from, to), grouped per topic in order. */
-  private async send(records: readonly TopicRecord[], from: number, to: number): Promise<void> {
-    const byTopic = new Map<string, Message[]>()
-    for (let i = from; i < to; i++) {
-      const r = records[i]!
-      let list = byTopic.get(r.topic)
-      if (!list) byTopic.set(r.topic, (list = []))
-      list.push(r.message)
+  /**
+   * Hands the waiting batches to the producer: waits for the previous produce (and its
+   * retries) first, then starts this one without waiting for it, so encoding goes on
+   * meanwhile. Its outcome is awaited by the next flushOut or by deliver().
+   */
+  private async flushOut(started: number, state: { warned: boolean; attempt: number }): Promise<void> {
+    if (this.inflight) {
+      const prev = this.inflight
+      this.inflight = null
+      await prev
     }
-    await this.producer!.sendBatch({
-      acks: -1,
-      timeout: this.config.request_timeout_ms,
-      compression: this.config.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+    if (this.dirty.length === 0) return
+    const batch = this.dirty
+    this.dirty = []
+    this.pendingBytes = 0
+    for (const o of batch) o.topic.builders[o.partition] = undefined
+    const p = this.sendAll(batch, started, state)
+    p.catch(() => undefined) // observed by whoever awaits this.inflight
+    this.inflight = p
+  }
+
+  /** Produces the batches, retrying the partitions that failed with a retriable error. */
+  private async sendAll(
+    batch: Outgoing[],
+    started: number,
+    state: { warned: boolean; attempt: number },
+  ): Promise<void> {
+    let parts: ProducePartition[] = []
+    for (const o of batch) {
+      let bytes = o.builder.finish()
+      if (this.config.compression === 'gzip') {
+        bytes = o.builder.finishCompressed(await gzip(o.builder.recordsSection()), CODEC_GZIP)
+      }
+      parts.push({ topic: o.topic.name, partition: o.partition, batch: bytes })
+    }
+    await this.retrying(started, state, async () => {
+      const failures = await this.producer.produce(parts, -1, this.config.request_timeout_ms)
+      if (failures.length === 0) {
+        parts = []
+        return
+      }
+      const failed = new Set(failures.map((f) => f.part))
+      parts = parts.filter((p) => failed.has(p))
+      throw this.produceError(failures)
+    })
+    for (const o of batch) {
+      o.builder.reset()
+      this.spare.push(o.builder)
+    }
+  }
+
+  /** The error of a produce with failed partitions: permanent if any broker answer was. */
+  private produceError(failures: readonly ProduceFailure[]): SinkError {
+    const permanent = failures.find((f) => !f.retriable)
+    const f = permanent ?? failures[0]!
+    const more = failures.length > 1 ? ` (and ${failures.length - 1} more partition(s))` : ''
+    if (permanent) {
+      return new SinkError(
+        'KAFKA_SEND_FAILED',
+        `kafka refused records of topic ${f.part.topic} partition ${f.part.partition}: ${f.message}${more}; ` +
+          fixFor(f.code),
+        { retriable: false },
+      )
+    }
+    return new SinkError('KAFKA_SEND_FAILED', `kafka produce failed: ${f.message}${more}`, {
+      retriable: true,
     })
   }
-}
-
-/** One encoded record and its topic. */
-interface TopicRecord {
-  readonly topic: string
-  readonly message: Message
-  readonly bytes: number
-}
-
-/** The end (exclusive) of the chunk starting at `from`: at most `maxBytes` (at least one record). */
-function chunkEnd(records: readonly TopicRecord[], from: number, maxBytes: number): number {
-  let bytes = 0
-  let i = from
-  while (i < records.length && i - from < MAX_RECORDS_PER_SEND) {
-    bytes += records[i]!.bytes
-    if (bytes > maxBytes && i > from) break
-    i++
-  }
-  return i
 }
 
 /** The full name of a named schema (record name with its namespace). */
