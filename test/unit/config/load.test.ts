@@ -79,6 +79,7 @@ describe('loadConfig: valid files', () => {
       snapshot: 'initial',
       key_columns: {},
       slot_wait_ms: 5_000,
+      on_slot_lost: 'fail',
       heartbeat_interval_ms: 0,
       status_interval_ms: 10_000,
     })
