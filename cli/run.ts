@@ -164,7 +164,10 @@ export async function runCommand(file: string, only: string[] = []): Promise<num
       } catch (err) {
         failed = true
         const e = err as SluiceError
-        log.error({ pipeline: p.name, code: e.code, retriable: e.retriable, err }, e.message)
+        log.error(
+          { pipeline: p.name, code: e.code, retriable: e.retriable, ...errorDetail(err, log) },
+          e.message,
+        )
         stop.abort(err)
       }
     }),
@@ -197,7 +200,7 @@ async function startAdmin(
     await server.start()
   } catch (err) {
     const e = err as SluiceError
-    log.error({ code: e.code, err }, e.message)
+    log.error({ code: e.code, ...errorDetail(err, log) }, e.message)
     return 'failed'
   }
   return { server, metrics }
@@ -234,4 +237,15 @@ export async function cleanupCommand(file: string, pipeline: string): Promise<nu
     process.stderr.write(`cleanup of ${pipeline} failed: ${(err as Error).message}\n`)
     return 1
   }
+}
+
+/**
+ * What an error log line carries besides code and message: for a SluiceError (a known
+ * condition whose message names the object and the fix) only its cause's message, unless
+ * the log level is debug; anything else (a bug) with its stack.
+ */
+export function errorDetail(err: unknown, log: Logger): Record<string, unknown> {
+  if (!(err instanceof SluiceError) || log.isLevelEnabled('debug')) return { err }
+  const cause = err.cause instanceof Error ? err.cause.message : undefined
+  return cause === undefined ? {} : { cause }
 }

@@ -69,6 +69,7 @@ const stateSchema = z
     path: z
       .string()
       .min(1)
+      .refine((p) => !p.includes('\0'), 'a path cannot contain a NUL byte')
       .default('./state')
       .describe('Directory holding source positions and snapshot progress, one file per pipeline.')
       .meta({ examples: ['./state', '/var/lib/sluice'] }),
@@ -128,6 +129,7 @@ const deadLetterSchema = z
           path: z
             .string()
             .min(1)
+            .refine((p) => !p.includes('\0'), 'a path cannot contain a NUL byte')
             .describe(
               'File the records are appended to, one JSON object per line; fsynced before the position moves.',
             )

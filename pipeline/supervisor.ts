@@ -95,7 +95,13 @@ export async function supervise(
       }
       const delay = backoffMs(policy, failures)
       log.warn(
-        { pipeline: name, code: err.code, attempt: failures, delayMs: delay, err },
+        {
+          pipeline: name,
+          code: err.code,
+          attempt: failures,
+          delayMs: delay,
+          ...(log.isLevelEnabled('debug') ? { err } : { cause: (err.cause as Error | undefined)?.message }),
+        },
         `pipeline ${name} failed with a retriable error; restarting in ${delay} ms`,
       )
       onRetry?.(err, failures, delay)

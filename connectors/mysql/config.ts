@@ -7,7 +7,7 @@ export const mysqlConfig = z
     type: z.literal('mysql'),
     url: z
       .string()
-      .regex(/^(mysql|mariadb):\/\//, 'a mysql:// URL')
+      .regex(/^(mysql|mariadb):\/\/\S/, 'a mysql:// URL: mysql://user:password@host:port/db')
       .describe(
         'Connection URL `mysql://user:password@host:port/db`; the user needs REPLICATION SLAVE, REPLICATION CLIENT and SELECT on the tables.',
       )

@@ -7,7 +7,7 @@ export const postgresConfig = z
     type: z.literal('postgres'),
     url: z
       .string()
-      .min(1)
+      .regex(/^postgres(ql)?:\/\/\S/, 'a postgres:// URL: postgres://user:password@host:port/db')
       .describe('Connection URL; the user needs REPLICATION (or superuser) and SELECT on the tables.')
       .meta({ examples: ['postgres://sluice:${PG_PASSWORD}@db:5432/shop'] }),
     tables: z

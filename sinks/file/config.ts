@@ -9,6 +9,7 @@ export const fileConfig = z
     path: z
       .string()
       .min(1)
+      .refine((p) => !p.includes('\0'), 'a path cannot contain a NUL byte')
       .describe(
         'Directory to write into; each table gets a series of files under `<path>/<schema>.<table>/` ' +
           '(`000001.avro`, `000002.avro`, ...). Created when missing.',

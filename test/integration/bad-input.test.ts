@@ -158,6 +158,21 @@ ${valid()}`,
   },
   { name: 'missing url', text: valid().replace(/ {6}url: .*\n/, ''), expect: /url/ },
   { name: 'url is a number', text: valid().replace(/url: .*/, 'url: 5432'), expect: /url/ },
+  {
+    name: 'NUL byte in the sink path',
+    text: valid().replace('path: ./out', 'path: "./o\\0ut"'),
+    expect: /path.*NUL/,
+  },
+  {
+    name: 'url that is not a URL',
+    text: valid().replace(/url: .*/, 'url: not a url at all'),
+    expect: /url.*postgres:\/\//,
+  },
+  {
+    name: 'url of another scheme',
+    text: valid().replace(/url: .*/, 'url: http://sluice:${PG_PASSWORD}@db/shop'),
+    expect: /url.*postgres:\/\//,
+  },
   { name: 'tables is a number', text: valid().replace('[public.accounts]', '5'), expect: /tables/ },
   { name: 'tables is empty', text: valid().replace('[public.accounts]', '[]'), expect: /tables/ },
   {
