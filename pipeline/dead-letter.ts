@@ -144,6 +144,36 @@ export function failingColumn(
   return null
 }
 
+/** A row that failed conversion: the error, the failing column and the raw values. */
+export interface RowFailure {
+  readonly error: SluiceError
+  readonly column: string | null
+  readonly raw: RawRow
+}
+
+/** The RowFailure of a row whose conversion threw `error` (finds the failing column). */
+export function rowFailure(
+  error: SluiceError,
+  names: readonly string[],
+  values: readonly unknown[],
+  convert: (i: number, v: unknown) => unknown,
+): RowFailure {
+  return { error, column: failingColumn(names, values, convert), raw: rawRow(names, values) }
+}
+
+/** A snapshot read (`r`) event standing for a row that failed conversion. */
+export function rejectedRead(ev: ChangeEvent, failed: RowFailure): ChangeEvent {
+  return rejectedEvent(ev, {
+    position: ev.position,
+    table: `${ev.table.schema}.${ev.table.table}`,
+    op: 'r',
+    error: failed.error,
+    column: failed.column,
+    before: null,
+    after: failed.raw,
+  })
+}
+
 /** Whether a conversion error is one row's own problem (permanent, an EncodeError) rather than the pipeline's. */
 export function isRowError(err: unknown): err is SluiceError {
   return err instanceof EncodeError && !err.retriable

@@ -5,12 +5,12 @@ import { PreconditionError, SluiceError, SourceError } from '../../pipeline/erro
 import type { ChangeBatch, ChangeEvent, Op, Row, SnapshotMarker } from '../../pipeline/event.js'
 import { summarizeTransaction } from '../../pipeline/event.js'
 import {
-  failingColumn,
   isRowError,
-  rawRow,
   rejectedEvent,
+  rejectedRead,
+  rowFailure as failureOf,
   splitRejected,
-  type RawRow,
+  type RowFailure,
   type RejectedRow,
 } from '../../pipeline/dead-letter.js'
 import type { TableSchema } from '../../pipeline/schema.js'
@@ -370,18 +370,7 @@ export class MysqlSource implements Source {
       const out = (b: ChangeBatch): ChangeBatch => (anyRejected ? splitRejected(b) : b)
       const event = (h: NonNullable<typeof held>, marker: SnapshotMarker): ChangeEvent => {
         const ev = snapshotEvent(h, marker)
-        if (!h.failed) return ev
-        const { error, column, raw } = h.failed
-        const table = `${h.t.schema.schema}.${h.t.schema.table}`
-        return rejectedEvent(ev, {
-          position: ev.position,
-          table,
-          op: 'r',
-          error,
-          column,
-          before: null,
-          after: raw,
-        })
+        return h.failed ? rejectedRead(ev, h.failed) : ev
       }
       const snapshotEvent = (h: NonNullable<typeof held>, marker: SnapshotMarker): ChangeEvent => {
         const p = pos(index)
@@ -956,21 +945,13 @@ class BinlogReader {
   }
 }
 
-/** A row that failed conversion: the error, the failing column and the raw values. */
-interface RowFailure {
-  readonly error: SluiceError
-  readonly column: string | null
-  readonly raw: RawRow
-}
-
 function rowFailure(
   error: SluiceError,
   t: MysqlTable,
   values: readonly unknown[],
   convert: (c: MysqlColumnSchema, v: unknown) => unknown,
 ): RowFailure {
-  const column = failingColumn(t.names, values, (i, v) => convert(t.columns[i]!, v))
-  return { error, column, raw: rawRow(t.names, values) }
+  return failureOf(error, t.names, values, (i, v) => convert(t.columns[i]!, v))
 }
 
 function sameKey(t: MysqlTable, a: Row, b: Row): boolean {

@@ -5,12 +5,12 @@ import { PreconditionError, SourceError } from '../../pipeline/errors.js'
 import type { ChangeBatch, ChangeEvent, Op, Row, SnapshotMarker } from '../../pipeline/event.js'
 import { summarizeTransaction } from '../../pipeline/event.js'
 import {
-  failingColumn,
   isRowError,
-  rawRow,
   rejectedEvent,
+  rejectedRead,
+  rowFailure as failureOf,
   splitRejected,
-  type RawRow,
+  type RowFailure,
 } from '../../pipeline/dead-letter.js'
 import type { SluiceError } from '../../pipeline/errors.js'
 import type { TableSchema } from '../../pipeline/schema.js'
@@ -335,18 +335,7 @@ export class PostgresSource implements Source {
     const out = (b: ChangeBatch): ChangeBatch => (anyRejected ? splitRejected(b) : b)
     const event = (h: NonNullable<typeof held>, marker: SnapshotMarker): ChangeEvent => {
       const ev = snapshotEvent(h, marker)
-      if (!h.failed) return ev
-      const { error, column, raw } = h.failed
-      const table = `${h.schema.schema}.${h.schema.table}`
-      return rejectedEvent(ev, {
-        position: ev.position,
-        table,
-        op: 'r',
-        error,
-        column,
-        before: null,
-        after: raw,
-      })
+      return h.failed ? rejectedRead(ev, h.failed) : ev
     }
     const snapshotEvent = (h: NonNullable<typeof held>, marker: SnapshotMarker): ChangeEvent => {
       const position = withIndex(prefix, index++)
@@ -964,21 +953,13 @@ class StreamReader {
   }
 }
 
-/** A row that failed conversion: the error, the failing column and the raw values. */
-interface RowFailure {
-  readonly error: SluiceError
-  readonly column: string | null
-  readonly raw: RawRow
-}
-
 function rowFailure(
   error: SluiceError,
   cols: TableSchema['columns'],
   values: readonly (string | null | undefined)[],
 ): RowFailure {
   const names = cols.map((c) => c.name)
-  const column = failingColumn(names, values, (i, v) => cols[i]!.fromText(v as string))
-  return { error, column, raw: rawRow(names, values) }
+  return failureOf(error, names, values, (i, v) => cols[i]!.fromText(v as string))
 }
 
 /** A pgoutput tuple as text values (unchanged TOAST values unknown: null). */

@@ -18,17 +18,9 @@ import avro from 'avsc'
 import { exitWithin, spawnCli, type CliProcess } from './cli.js'
 import { tempDir, waitFor, type Envelope } from './pipeline.js'
 
-/** mulberry32: a small seeded PRNG, so a failing schedule can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng } from '../../prng.js'
+
+export { prng }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 

@@ -26,21 +26,10 @@ import {
 } from '../../../connectors/postgres/pgoutput/index.js'
 import { event, fde, lenenc } from './mysql/binlog/build.js'
 import { payloadInnerEvents } from './mysql/binlog/mysql8-build.js'
+import { prng } from '../../prng.js'
 
 const SEED = Number(process.env.SLUICE_FUZZ_SEED || 20261121)
 const CASES = Number(process.env.SLUICE_FUZZ_CASES || 10_000)
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Lengths a corrupt field may claim: boundaries, sign bits, just past the buffer. */
 const HOSTILE_U32 = [

@@ -12,19 +12,9 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { SluiceError } from '../../../pipeline/errors.js'
 import { FileStateStore } from '../../../pipeline/state.js'
+import { prng } from '../../prng.js'
 
 const SEED = Number(process.env.SLUICE_FUZZ_SEED || 20261121)
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 test('corrupt state files fail-stop with STATE_CORRUPT, never start over', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-state-fuzz-'))

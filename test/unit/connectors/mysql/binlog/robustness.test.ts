@@ -7,6 +7,7 @@ import {
   BinlogDecoder,
   binlogFileEvents,
 } from '../../../../../connectors/mysql/binlog/index.js'
+import { prng as rng } from '../../../../prng.js'
 
 // Corrupt input must end in a BinlogDecodeError naming the event, never a TypeError,
 // RangeError or a hang. Mutated events get a fixed-up size and CRC so the body parsers,
@@ -37,18 +38,6 @@ function attempt(d: BinlogDecoder, ev: Buffer, what: string): 'ok' | 'error' {
   } catch (err) {
     if (!(err instanceof BinlogDecodeError)) assert.fail(`${what}: ${(err as Error).stack}`)
     return 'error'
-  }
-}
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
 
