@@ -18,7 +18,7 @@
  *
  *   npm run bench:soak
  *   SOAK_MINUTES=1 BENCH_RESULTS=0 npm run bench:soak        # quick check
- *   env: SOAK_MINUTES (10), SOAK_RAMP (5000,10000,20000,30000,40000,50000,60000),
+ *   env: SOAK_MINUTES (10), SOAK_RAMP (5000,10000,20000,30000,40000,50000,60000,80000),
  *        SOAK_STEP_SECONDS (20), SOAK_RATE (skip the ramp: soak at this rate),
  *        BENCH_IN_FLIGHT, BENCH_SLUICE, BENCH_SLUICE_FLAGS, BENCH_KEEP, BENCH_RESULTS
  */
@@ -43,7 +43,9 @@ import { createTableSql } from './lib/workload.js'
 
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin'
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10)
-const RAMP = (process.env.SOAK_RAMP ?? '5000,10000,20000,30000,40000,50000,60000').split(',').map(Number)
+const RAMP = (process.env.SOAK_RAMP ?? '5000,10000,20000,30000,40000,50000,60000,80000')
+  .split(',')
+  .map(Number)
 const STEP_S = Number(process.env.SOAK_STEP_SECONDS ?? 20)
 const FIXED_RATE = process.env.SOAK_RATE ? Number(process.env.SOAK_RATE) : null
 const SAMPLE_MS = 5000

@@ -110,7 +110,8 @@ async function main(): Promise<void> {
   redisServer = await startRedis()
   const c = new pg.Client({ connectionString: pgServer.url })
   await c.connect()
-  const wsTimeout = (await c.query<{ v: string }>('SHOW wal_sender_timeout')).rows[0]!.v
+  const wsTimeout = (await c.query<{ v: string }>("SELECT current_setting('wal_sender_timeout') AS v"))
+    .rows[0]!.v
   await c.query(createTableSql('stall'))
   await c.query('CREATE PUBLICATION stall_pub FOR TABLE stall')
 
