@@ -8,14 +8,16 @@
  *      reference) and by Sluice (state file pre-seeded just before the backlog, file sink,
  *      Avro), interleaved A B C C B A ..., so machine-speed drift hits all alike;
  *   2. snapshot of BENCH_ROWS existing rows (snapshot: initial_only) against
- *      `mariadb --quick -e "SELECT * FROM ..."` to /dev/null.
+ *      `mariadb --quick -e "SELECT * FROM ..."` to /dev/null;
+ *   3. one large transaction (a single INSERT ... SELECT of BENCH_ROWS rows): Sluice's peak
+ *      RSS (target ≤ 200 MB) and time, mariadb-binlog -v on the same range for scale.
  *
  * Prints a summary and appends a dated section to bench/RESULTS.md. See bench/README.md.
  *
  *   npx tsx bench/mysql-to-file.bench.ts                     # 1,000,000 rows: 1.3M streamed changes
  *   BENCH_ROWS=100000 npx tsx bench/mysql-to-file.bench.ts   # quick
  *   env: BENCH_ROWS, BENCH_RUNS (5), BENCH_PROFILE (1: one extra profiled Sluice run),
- *        BENCH_SLUICE (build|dist|tsx), BENCH_ONLY (stream,snapshot: a subset),
+ *        BENCH_SLUICE (build|dist|tsx), BENCH_ONLY (stream,snapshot,big: a subset),
  *        BENCH_IN_FLIGHT (the pipelines' max_in_flight_events), BENCH_SLUICE_FLAGS (extra
  *        node flags for every Sluice run), BENCH_KEEP (1: keep the temp dir),
  *        BENCH_RESULTS (0: do not append), MARIADB_BINLOG / MARIADB_CLIENT (binaries)
@@ -31,6 +33,7 @@ import { startMariadb, type MariaServer } from '../test/integration/servers/mari
 import { announce, benchCommand, benchSettings, REPO, runMain, say, tail, workspace } from './lib/harness.js'
 import { machineInfo } from './lib/machine.js'
 import {
+  binlogFilesBetween,
   MARIA_DB,
   mariaInsertSql,
   mariaTableSql,
@@ -80,7 +83,7 @@ const {
   only: ONLY,
   inFlight: IN_FLIGHT,
   sluiceFlags: SLUICE_FLAGS,
-} = benchSettings('stream,snapshot')
+} = benchSettings('stream,snapshot,big')
 const MARIADB_BINLOG = process.env.MARIADB_BINLOG ?? 'mariadb-binlog'
 const MARIADB_CLIENT = process.env.MARIADB_CLIENT ?? 'mariadb'
 /** Replica server_id of Sluice's binlog connection (the server's own is 1). */
@@ -403,6 +406,76 @@ async function snapshotScenario(
   return { client, sluice, fillMs }
 }
 
+/** Scenario 3: one transaction of ROWS rows, mariadb-binlog -v against Sluice (peak RSS). */
+async function bigScenario(
+  c: mysql.Connection,
+  launcher: SluiceLauncher,
+  notes: string[],
+): Promise<{ tx: MariaBacklog; seed: string; decode: Run[]; sluice: Run[] }> {
+  say('\n== one large transaction ==')
+  await c.query(mariaTableSql('bench_big'))
+  await c.query(`CREATE TABLE IF NOT EXISTS ${MARIA_DB}.marker (id INT PRIMARY KEY) ENGINE=InnoDB`)
+  // As in the streaming scenario: an uncaptured transaction just before, whose start is the seed.
+  const before = await masterStatus(c)
+  await c.query(`INSERT INTO ${MARIA_DB}.marker VALUES (2)`)
+  const seed = formatPosition({
+    file: before.file,
+    offset: before.position,
+    phase: '1',
+    index: END_INDEX,
+    gtid: '',
+  })
+  const start = await masterStatus(c)
+  const t = performance.now()
+  await c.query(mariaInsertSql('bench_big', 1, ROWS))
+  const ms = performance.now() - t
+  const end = await masterStatus(c)
+  const files = await binlogFilesBetween(c, start.file, end.file)
+  const tx: MariaBacklog = {
+    inserts: ROWS,
+    updates: 0,
+    deletes: 0,
+    txRows: ROWS,
+    events: ROWS,
+    transactions: 1,
+    start,
+    lastTxStart: start,
+    end,
+    files: files.map((f) => f.name),
+    binlogBytes:
+      files.length === 1
+        ? end.position - start.position
+        : files.slice(0, -1).reduce((n, f) => n + f.size, 0) - start.position + end.position,
+    ms,
+  }
+  say(
+    `one INSERT ... SELECT of ${int(ROWS)} rows in ${fix(ms / 1000, 1)} s, ${fix(tx.binlogBytes / 2 ** 20, 0)} MiB of binlog`,
+  )
+  const lastKey = txCheckpointKey(start)
+  const [decode, sluice] = await interleave(RUNS, [
+    async (i) => {
+      const r = await runMariadbBinlog(tx, false, `big-decode-${i}`)
+      say(describeRun(`mariadb-binlog -v #${i + 1}`, r, SERVER))
+      return r
+    },
+    async (i) => {
+      const r = await runSluice(launcher, {
+        name: `big-${i}`,
+        table: 'bench_big',
+        snapshot: 'never',
+        seed,
+        events: ROWS,
+        complete: (pos) => sortKey(pos) >= lastKey,
+      })
+      say(describeRun(`sluice #${i + 1}`, r, SERVER))
+      noteSluiceRun(notes, 'large-transaction', i, r, ROWS, ' after SIGTERM')
+      WORK.discard(r.dir)
+      return r
+    },
+  ])
+  return { tx, seed, decode, sluice }
+}
+
 async function main(): Promise<void> {
   const info = machineInfo(REPO, '/nonexistent')
   const command = benchCommand(
@@ -437,6 +510,7 @@ async function main(): Promise<void> {
   await c.query(`CREATE DATABASE ${MARIA_DB}`)
   const st = ONLY.has('stream') ? await streamingScenario(c, launcher, notes) : null
   const snap = ONLY.has('snapshot') ? await snapshotScenario(c, launcher, notes) : null
+  const big = ONLY.has('big') ? await bigScenario(c, launcher, notes) : null
   await c.end()
   const totalS = (performance.now() - t0) / 1000
 
@@ -503,6 +577,22 @@ async function main(): Promise<void> {
           runRow('Sluice snapshot: initial_only → file', 'rows', snap.sluice, ROWS),
         ]),
         `Sluice / mariadb client = ${fix(s.rate / p.rate)}; Sluice peak RSS median ${mib(s.peakKb)}, max ${mib(s.peakMaxKb)}. Client: \`${SELECT_CMD}\`. Sluice's time includes start-up, preflight and the consistent-snapshot transaction; completion is the state file holding the snapshot's final checkpoint (\`<file>.<offset>.0.999999999999\`).`,
+      ),
+    )
+  }
+  if (big) {
+    const d = summarise(big.decode)
+    const s = summarise(big.sluice)
+    lines.push(
+      ...subsection(
+        `One transaction of ${int(ROWS)} rows (a single INSERT ... SELECT)`,
+        `${fix(big.tx.binlogBytes / 2 ** 20, 0)} MiB of binlog in one transaction (written in ${fix(big.tx.ms / 1000, 1)} s); Sluice resumes from a state file seeded with \`${big.seed}\` (an uncaptured transaction just before).`,
+        table(head, [
+          runRow('mariadb-binlog -v (DECODE-ROWS)', 'changes', big.decode, ROWS),
+          runRow('Sluice → file (Avro)', 'changes', big.sluice, ROWS),
+        ]),
+        `Sluice peak RSS: median ${mib(s.peakKb)}, max ${mib(s.peakMaxKb)} (target ≤ 200 MB: ${s.peakMaxKb * 1024 <= 200e6 ? 'met' : '**not met**'}). Sluice / mariadb-binlog -v = ${fix(s.rate / d.rate)}. ` +
+          `Sluice's VmRSS at 25/50/75/100 % of each run: ${big.sluice.map((x) => (x.rssCurve ?? []).map((k) => fix(k / 1024, 0)).join('/')).join('; ')} MiB.`,
       ),
     )
   }

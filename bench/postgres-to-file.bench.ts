@@ -424,7 +424,15 @@ async function snapshotScenario(
 async function main(): Promise<void> {
   const info = machineInfo(REPO, PG_BIN)
   const command = benchCommand(
-    ['BENCH_ROWS', 'BENCH_RUNS', 'BENCH_ONLY', 'BENCH_SLUICE', 'BENCH_SLUICE_FLAGS', 'BENCH_PROFILE'],
+    [
+      'BENCH_ROWS',
+      'BENCH_RUNS',
+      'BENCH_ONLY',
+      'BENCH_SLUICE',
+      'BENCH_SLUICE_FLAGS',
+      'BENCH_PROFILE',
+      'SLUICE_HEAP_GROWING_PERCENT',
+    ],
     'npm run bench',
   )
   announce('sluice bench', command, info, ROWS, RUNS)

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Redis } from 'ioredis'
 import { sampleProc } from './proc.js'
-import { PIPELINE, type PipelineOptions, type ServerCpuMeter } from './sluice.js'
+import { adminYaml, PIPELINE, type PipelineOptions, type ServerCpuMeter } from './sluice.js'
 
 /**
  * Writes `<dir>/sluice.yaml`: pipeline `bench` reading Postgres into a redis sink in cache
@@ -28,7 +28,7 @@ ${o.maxInFlightEvents ? `    max_in_flight_events: ${o.maxInFlightEvents}\n` : '
   path: ${join(o.dir, 'state')}
 log:
   level: info
-`
+${adminYaml(o)}`
   const file = join(o.dir, 'sluice.yaml')
   writeFileSync(file, yaml)
   return file

@@ -93,7 +93,13 @@ export interface PipelineBase {
   dir: string
   /** Pipeline `max_in_flight_events`; Sluice's default when absent. */
   maxInFlightEvents?: number | undefined
+  /** Serve the admin API (/metrics) on this loopback port; none when absent. */
+  adminPort?: number | undefined
 }
+
+/** The top-level `admin:` block for `o.adminPort` (empty without one). */
+export const adminYaml = (o: PipelineBase): string =>
+  o.adminPort ? `admin:\n  host: 127.0.0.1\n  port: ${o.adminPort}\n` : ''
 
 /** Options of one Sluice pipeline reading Postgres into a file sink writing Avro. */
 export interface PipelineOptions extends PipelineBase {
@@ -129,7 +135,7 @@ ${o.maxInFlightEvents ? `    max_in_flight_events: ${o.maxInFlightEvents}\n` : '
   path: ${join(o.dir, 'state')}
 log:
   level: info
-`
+${adminYaml(o)}`
   const file = join(o.dir, 'sluice.yaml')
   writeFileSync(file, yaml)
   return file
