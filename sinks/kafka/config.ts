@@ -85,6 +85,14 @@ export const kafkaConfig = z
       .describe(
         'Upper bound of the encoded bytes sent in one produce call (several batches are grouped up to it).',
       ),
+    max_message_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(1_000_000)
+      .describe(
+        "Largest record (key + value + headers) Sluice sends; a bigger event is refused before it is sent (KAFKA_MESSAGE_TOO_LARGE) and goes to the pipeline's on_error, instead of failing its whole batch at the broker. Keep it at or below the topics' max.message.bytes (broker default 1048588).",
+      ),
     delivery_timeout_ms: z
       .number()
       .int()

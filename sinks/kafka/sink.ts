@@ -73,6 +73,8 @@ interface TableTarget {
 /** Optional collaborators of KafkaSink (tests). */
 export interface KafkaSinkDeps {
   readonly sleep?: (ms: number) => Promise<void>
+  /** The pipeline's on_error for an event refused for good (SinkContext.reject); absent: it fails the sink. */
+  readonly reject?: (event: ChangeEvent, error: unknown) => Promise<void>
 }
 
 /**
@@ -152,6 +154,7 @@ export class KafkaSink implements Sink {
   private readonly topicTemplates = new Map<string, TopicTemplate>()
   private readonly registry: RegistryClient | null
   private readonly sleep: (ms: number) => Promise<void>
+  private readonly reject: (event: ChangeEvent, error: unknown) => Promise<void>
   private admin: Admin | null = null
   private topics: TopicCreator | null = null
   private opened = false
@@ -215,6 +218,11 @@ export class KafkaSink implements Sink {
         })
       : null
     this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)))
+    this.reject =
+      deps.reject ??
+      ((_ev, err) => {
+        throw err
+      })
     const klog = log.child({ client: 'kafkajs' })
     this.kafka = new Kafka({
       clientId: config.client_id,
@@ -613,7 +621,8 @@ export class KafkaSink implements Sink {
           this.openTx = ev.transaction.id
           this.txRecord(beginRecord(ev.transaction.id, ev.source.ts_ms))
         }
-        this.encodeEvent(target!, ev)
+        const refused = this.encodeEvent(target!, ev)
+        if (refused) await this.reject(ev, refused)
       }
       if (summaries && this.txTarget) {
         for (const s of summaries) {
@@ -645,7 +654,12 @@ export class KafkaSink implements Sink {
     this.pendingBytes += (key?.length ?? 0) + (value?.length ?? 0) + (position?.length ?? 0) + RECORD_OVERHEAD
   }
 
-  private encodeEvent(t: TableTarget, ev: ChangeEvent): void {
+  /**
+   * Appends the event's record (and its tombstone); returns the error instead when the event
+   * cannot be sent at all (not encodable, or larger than max_message_bytes), with nothing
+   * appended, for the pipeline's on_error.
+   */
+  private encodeEvent(t: TableTarget, ev: ChangeEvent): EncodeError | null {
     const arena = this.arena
     arena.pos = 0
     let key: Buffer | null = null
@@ -656,11 +670,21 @@ export class KafkaSink implements Sink {
       // the unwrap transform's record, `__deleted: "true"` for a delete.
       value = arena.put(t.value.header, t.valueType, t.flat ? ev.unwrapped!.row : ev)
     } catch (err) {
-      throw new EncodeError(
+      return new EncodeError(
         'KAFKA_ENCODE_FAILED',
         `cannot encode the ${ev.op} event at position ${ev.position} of ${ev.table.schema}.${ev.table.table}: ` +
           `${messageOf(err)}`,
         { cause: err },
+      )
+    }
+    const size = (key?.length ?? 0) + value.length + ev.position.length + RECORD_OVERHEAD
+    if (size > this.config.max_message_bytes) {
+      return new EncodeError(
+        'KAFKA_MESSAGE_TOO_LARGE',
+        `the ${ev.op} event at position ${ev.position} of ${ev.table.schema}.${ev.table.table} is a ${size}-byte ` +
+          `record for topic ${t.out.name}, over max_message_bytes (${this.config.max_message_bytes}): raise ` +
+          "max_message_bytes and the topic's max.message.bytes, leave the large column out with a columns " +
+          'transform, or set on_error: dead_letter or skip',
       )
     }
     const out = t.out
@@ -668,6 +692,7 @@ export class KafkaSink implements Sink {
     this.append(out, partition, key, value, ev.position, ev.op)
     if (ev.op === 'd' && key && this.config.tombstones)
       this.append(out, partition, key, null, ev.position, ev.op)
+    return null
   }
 
   private txRecord(r: TransactionRecord): void {
@@ -784,5 +809,5 @@ export function classify(err: unknown): SluiceError {
 
 /** Creates a Kafka sink from its validated config. */
 export function createKafkaSink(config: KafkaConfig, ctx: SinkContext, deps: KafkaSinkDeps = {}): KafkaSink {
-  return new KafkaSink(config, ctx.avro, ctx.log, deps)
+  return new KafkaSink(config, ctx.avro, ctx.log, { ...(ctx.reject && { reject: ctx.reject }), ...deps })
 }

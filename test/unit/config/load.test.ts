@@ -127,8 +127,10 @@ describe('loadConfig: interpolation', () => {
   })
 
   it('keeps a whole ${VAR} that looks like a number a string where the schema wants a string', () => {
-    const { config } = parse(minimal().replace('postgres://db/shop', '${PG_URL}'), { PG_URL: '12345' })
-    assert.equal(config.pipelines[0]!.source.url, '12345')
+    const { config } = parse(minimal().replace('      tables:', '      publication: ${PUB}\n      tables:'), {
+      PUB: '12345',
+    })
+    assert.equal((config.pipelines[0]!.source as { publication?: unknown }).publication, '12345')
   })
 
   it('reports a whole ${VAR} that is not a number where the schema wants one, without echoing it', async () => {
