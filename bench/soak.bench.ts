@@ -25,19 +25,12 @@
 import pg from 'pg'
 import { freePort, startPostgres, type PgServer } from '../test/integration/servers/postgres.js'
 import { benchCommand, benchSettings, REPO, runMain, say, sleep, tail, workspace } from './lib/harness.js'
-import { lsnBytes, percentile, scrapeMetrics, slotView, startLoad, waitForMetrics } from './lib/live.js'
+import { lsnBytes, percentile, scrapeMetrics, slotView, startLoad, startStreaming } from './lib/live.js'
 import { machineInfo } from './lib/machine.js'
 import { OcfCounter } from './lib/ocf-count.js'
 import { sampleProc, terminate } from './lib/proc.js'
 import { finishSection, machineLine, sectionHead, subsection } from './lib/report.js'
-import {
-  PIPELINE,
-  prepareLauncher,
-  runDir,
-  sluiceLine,
-  startSluice,
-  writePipelineYaml,
-} from './lib/sluice.js'
+import { PIPELINE, prepareLauncher, runDir, sluiceLine, writePipelineYaml } from './lib/sluice.js'
 import { fix, int, table } from './lib/stats.js'
 import { createTableSql } from './lib/workload.js'
 
@@ -107,15 +100,15 @@ async function main(): Promise<void> {
     adminPort,
     maxInFlightEvents: IN_FLIGHT,
   })
-  const m = startSluice(launcher, yaml, dir, FLAGS)
-  const log = `${dir}/sluice.log`
-  let exited = false
-  void m.exited.then(() => (exited = true))
-  await waitForMetrics(adminPort, PIPELINE)
-  for (let i = 0; !(await slotView(c, SLOT)).active; i++) {
-    if (exited || i > 600) throw new Error(`sluice did not start streaming; log:\n${tail(log)}`)
-    await sleep(100)
-  }
+  const { m, log, exited } = await startStreaming({
+    launcher,
+    yaml,
+    dir,
+    flags: FLAGS,
+    client: c,
+    slot: SLOT,
+    adminPort,
+  })
   const sample = async (t0: number): Promise<Sample> => {
     const met = await scrapeMetrics(adminPort, PIPELINE)
     return {
@@ -155,7 +148,7 @@ async function main(): Promise<void> {
       say(
         `  ${int(r)} changes/s: achieved ${int(achieved)}, lag max ${int(lagMaxMs)} ms, RSS ${fix(rssKb / 1024, 1)} MiB: ${ok ? 'kept up' : 'not'}`,
       )
-      if (exited) throw new Error(`sluice exited during the ramp; log:\n${tail(log)}`)
+      if (exited()) throw new Error(`sluice exited during the ramp; log:\n${tail(log)}`)
       if (!ok) break
       rate = r
     }
@@ -185,7 +178,7 @@ async function main(): Promise<void> {
       say(
         `  ${fix(s.t, 0)} s: RSS ${fix(s.rssKb / 1024, 1)} MiB, lag ${int(s.lagMs)} ms / ${fix(s.lagBytes / 2 ** 20, 1)} MiB WAL, in flight ${int(s.inFlightEvents)}, achieved ${int(load.achieved())} changes/s`,
       )
-    if (exited) throw new Error(`sluice exited during the soak; log:\n${tail(log)}`)
+    if (exited()) throw new Error(`sluice exited during the soak; log:\n${tail(log)}`)
   }
   const achieved = load.achieved()
   const soakChanges = load.inserted - before.inserted + (load.updated - before.updated)
@@ -198,7 +191,7 @@ async function main(): Promise<void> {
   for (;;) {
     const v = await slotView(c, SLOT)
     if (v.confirmed !== null && v.confirmed >= endLsn && counter.count() >= total) break
-    if (exited) throw new Error(`sluice exited before catching up; log:\n${tail(log)}`)
+    if (exited()) throw new Error(`sluice exited before catching up; log:\n${tail(log)}`)
     if (Date.now() - tEnd > 300_000)
       throw new Error(`sluice did not catch up within 5 minutes; log:\n${tail(log)}`)
     await sleep(500)

@@ -34,13 +34,13 @@ import {
   scrapeMetrics,
   slotView,
   startLoad,
-  waitForMetrics,
+  startStreaming,
   type SlotView,
 } from './lib/live.js'
 import { machineInfo } from './lib/machine.js'
 import { sampleProc, terminate } from './lib/proc.js'
 import { finishSection, machineLine, sectionHead, subsection } from './lib/report.js'
-import { PIPELINE, prepareLauncher, runDir, sluiceLine, startSluice } from './lib/sluice.js'
+import { PIPELINE, prepareLauncher, runDir, sluiceLine } from './lib/sluice.js'
 import { countKeys, writeRedisPipelineYaml } from './lib/sluice-redis.js'
 import { fix, int, table } from './lib/stats.js'
 import { createTableSql } from './lib/workload.js'
@@ -128,15 +128,15 @@ async function main(): Promise<void> {
     adminPort,
     maxInFlightEvents: IN_FLIGHT,
   })
-  const m = startSluice(launcher, yaml, dir, FLAGS)
-  const log = `${dir}/sluice.log`
-  let exited = false
-  void m.exited.then(() => (exited = true))
-  await waitForMetrics(adminPort, PIPELINE)
-  for (let i = 0; !(await slotView(c, SLOT)).active; i++) {
-    if (exited || i > 600) throw new Error(`sluice did not start streaming; log:\n${tail(log)}`)
-    await sleep(100)
-  }
+  const { m, log, exited } = await startStreaming({
+    launcher,
+    yaml,
+    dir,
+    flags: FLAGS,
+    client: c,
+    slot: SLOT,
+    adminPort,
+  })
   say(`sluice streaming (pid ${m.pid}); load ${int(RATE)} changes/s; admin port ${adminPort}`)
 
   const loadConn = new pg.Client({ connectionString: pgServer.url })
@@ -176,7 +176,7 @@ async function main(): Promise<void> {
   })()
 
   await sleep(WARMUP_S * 1000)
-  if (exited) throw new Error(`sluice exited during the warm-up; log:\n${tail(log)}`)
+  if (exited()) throw new Error(`sluice exited during the warm-up; log:\n${tail(log)}`)
   const stallLsn = (await slotView(c, SLOT)).current
   const rowsAtStall = load.inserted
   process.kill(redisServer.pid, 'SIGSTOP')
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
       caughtUpT = (Date.now() - t0) / 1000
       break
     }
-    if (exited) throw new Error(`sluice exited before catching up; log:\n${tail(log)}`)
+    if (exited()) throw new Error(`sluice exited before catching up; log:\n${tail(log)}`)
     if (i > 1200)
       throw new Error(`sluice did not catch up within 10 minutes (${keys} of ${load.inserted} keys)`)
     await sleep(500)

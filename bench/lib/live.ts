@@ -4,7 +4,9 @@
  * and walsender as Postgres sees them, and percentiles.
  */
 import type pg from 'pg'
-import { sleep } from './harness.js'
+import { sleep, tail } from './harness.js'
+import type { Measured } from './proc.js'
+import { PIPELINE, startSluice, type SluiceLauncher } from './sluice.js'
 import { insertSql } from './workload.js'
 
 /** A steady write load started by startLoad(). */
@@ -192,4 +194,29 @@ export function percentile(xs: readonly number[], p: number): number {
   if (xs.length === 0) return NaN
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!
+}
+
+/**
+ * Starts `sluice run` on `yaml` and waits until its admin API answers and it streams from
+ * `slot`; `exited()` tells whether the process has stopped since (its log is `log`).
+ */
+export async function startStreaming(o: {
+  launcher: SluiceLauncher
+  yaml: string
+  dir: string
+  flags: readonly string[]
+  client: pg.Client
+  slot: string
+  adminPort: number
+}): Promise<{ m: Measured; log: string; exited: () => boolean }> {
+  const m = startSluice(o.launcher, o.yaml, o.dir, o.flags)
+  const log = `${o.dir}/sluice.log`
+  let exited = false
+  void m.exited.then(() => (exited = true))
+  await waitForMetrics(o.adminPort, PIPELINE)
+  for (let i = 0; !(await slotView(o.client, o.slot)).active; i++) {
+    if (exited || i > 600) throw new Error(`sluice did not start streaming; log:\n${tail(log)}`)
+    await sleep(100)
+  }
+  return { m, log, exited: () => exited }
 }
