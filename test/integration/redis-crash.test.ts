@@ -153,8 +153,15 @@ log:
       await waitFor(slotReleased, 10_000, 'the killed run to release the slot')
       child = spawnCli(['run', '-c', configFile], { cwd: tmp.dir })
       if (k === 0) {
+        // Kill by the snapshot's progress, not by time (a quiet machine snapshots in about a
+        // second): once 5-30 % of the rows are cached (each row is a key plus its version key).
         await child.waitForOutput('snapshot of table started', 60_000)
-        await sleep(200 + rand() * 800)
+        const target = Math.floor(SNAPSHOT_ROWS * (0.05 + rand() * 0.25)) * 2
+        await waitFor(
+          async () => (await redis.dbsize()) >= target,
+          60_000,
+          `${target / 2} snapshot rows cached`,
+        )
       } else {
         await child.waitForOutput('streaming started', 60_000)
         await sleep(300 + rand() * 2700)
